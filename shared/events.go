@@ -1,0 +1,117 @@
+package shared
+
+import (
+	"hash/fnv"
+	"slices"
+
+	json "github.com/goccy/go-json"
+)
+
+// EventType names what happened to a session. The strings are the wire form.
+type EventType string
+
+// The session events a gateway publishes, in the order it saw them.
+const (
+	// EventOpen registers a session (idempotent: a repeat for the same session
+	// updates its friend list).
+	EventOpen EventType = "open"
+	// EventUpdate replaces the friend list of the session's user.
+	EventUpdate EventType = "update"
+	// EventClose ends a session; closing an unknown session does nothing.
+	EventClose EventType = "close"
+	// EventHeartbeat renews the gateway's lease and states the size and digest
+	// of its session set, so presence can tell when it missed an event.
+	EventHeartbeat EventType = "heartbeat"
+	// EventSyncBegin starts a full resend of the gateway's sessions.
+	EventSyncBegin EventType = "sync_begin"
+	// EventSyncEnd ends a resend: sessions not repeated since the matching
+	// EventSyncBegin are gone.
+	EventSyncEnd EventType = "sync_end"
+	// EventBye says the gateway is shutting down cleanly, after closing its
+	// sessions.
+	EventBye EventType = "bye"
+)
+
+// Batch is the payload of an Events message: one gateway's events in order.
+type Batch struct {
+	Gateway string  `json:"gw"`
+	Boot    string  `json:"boot"` // changes each time the gateway process starts
+	Events  []Event `json:"events"`
+}
+
+// Event is one session event. Which fields are set depends on Type.
+type Event struct {
+	Type    EventType `json:"type"`
+	Session string    `json:"sid,omitempty"`
+	User    int64     `json:"user_id,omitempty"`
+	// Friends is the friend list for open and update (sorted, no duplicates,
+	// no self).
+	Friends []int64 `json:"friends,omitempty"`
+	// Known is, in a sync, the friends the session was last told are online,
+	// so presence can send exactly the corrections it needs.
+	Known []int64 `json:"known,omitempty"`
+	// Ready is, in a sync, whether the session was already sent ready.
+	Ready bool `json:"ready,omitempty"`
+	// Sync marks an open that belongs to a resend.
+	Sync bool `json:"sync,omitempty"`
+	// Gen ties sync_begin, the resent opens and sync_end together.
+	Gen uint64 `json:"gen,omitempty"`
+	// Sessions and Digest describe the gateway's session set in a heartbeat.
+	Sessions int    `json:"sessions,omitempty"`
+	Digest   uint64 `json:"digest,omitempty"`
+}
+
+// Control is the payload of a Gateway message.
+type Control struct {
+	// Sync asks the gateway to resend all its sessions.
+	Sync bool `json:"sync,omitempty"`
+	// Sessions carries state for individual sessions, in order.
+	Sessions []SessionState `json:"sessions,omitempty"`
+}
+
+// SessionState tells a gateway what one session must be told: friends online,
+// friends offline, and (implicitly) that presence has registered it, so the
+// gateway sends ready if it has not yet.
+type SessionState struct {
+	Session string  `json:"sid"`
+	Online  []int64 `json:"online,omitempty"`
+	Offline []int64 `json:"offline,omitempty"`
+}
+
+// MarshalBatch encodes a batch for the wire.
+func MarshalBatch(b *Batch) ([]byte, error) { return json.Marshal(b) }
+
+// UnmarshalBatch decodes a batch from the wire.
+func UnmarshalBatch(data []byte, b *Batch) error { return json.Unmarshal(data, b) }
+
+// MarshalControl encodes a control message for the wire.
+func MarshalControl(c *Control) ([]byte, error) { return json.Marshal(c) }
+
+// UnmarshalControl decodes a control message from the wire.
+func UnmarshalControl(data []byte, c *Control) error { return json.Unmarshal(data, c) }
+
+// SessionHash is a session's contribution to a gateway's digest. Digests are
+// the XOR of the hashes of the sessions in a set, so both sides can update
+// them one session at a time, in any order.
+func SessionHash(session string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(session))
+	return h.Sum64()
+}
+
+// NormalizeFriends sorts ids, drops duplicates and self, in place, and
+// returns the shortened slice.
+func NormalizeFriends(ids []int64, self int64) []int64 {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if i, found := slices.BinarySearch(ids, self); found {
+		ids = slices.Delete(ids, i, i+1)
+	}
+	return ids
+}
+
+// Contains reports whether sorted holds id.
+func Contains(sorted []int64, id int64) bool {
+	_, found := slices.BinarySearch(sorted, id)
+	return found
+}

@@ -1,0 +1,510 @@
+package shared
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// MaxUserID is the largest user id: user ids are positive signed 64-bit
+// integers, so every client language can hold them.
+const MaxUserID = 1<<63 - 1
+
+// Error codes sent to clients in {"error": code, "message": text}.
+const (
+	CodeBadJSON        = "bad_json"         // not one JSON object
+	CodeInvalidUTF8    = "invalid_utf8"     // a string is not UTF-8
+	CodeDuplicateKey   = "duplicate_key"    // a field appears twice
+	CodeBadUserID      = "bad_user_id"      // user_id is not a positive 64-bit integer
+	CodeBadFriends     = "bad_friends"      // friends is not an array of user ids
+	CodeBadOnline      = "bad_online"       // online is not a boolean
+	CodeTooManyFriends = "too_many_friends" // friends is longer than the limit
+	CodeTooLong        = "message_too_long" // a line or frame is over the size limit
+	CodeHelloRequired  = "hello_required"   // the first message must carry user_id
+	CodeHelloTimeout   = "hello_timeout"    // no hello within the deadline
+	CodeUserMismatch   = "user_mismatch"    // user_id differs from the session's
+	CodeRateLimited    = "rate_limited"     // too many messages too fast
+	CodeShutdown       = "shutdown"         // the gateway is stopping
+	CodeUnavailable    = "unavailable"      // the gateway cannot take sessions now
+)
+
+// ProtocolError is a problem with what a client sent. Code is one of the
+// Code constants; Message says what was wrong for a person to read.
+type ProtocolError struct {
+	Code    string
+	Message string
+}
+
+func (e *ProtocolError) Error() string { return e.Code + ": " + e.Message }
+
+func protoErr(code, msg string) *ProtocolError { return &ProtocolError{Code: code, Message: msg} }
+
+// ClientMessage is a decoded client message. The Has fields say which members
+// were present; Friends is reused by DecodeClient to spare allocations.
+type ClientMessage struct {
+	UserID     int64
+	Friends    []int64
+	Online     bool
+	HasUserID  bool
+	HasFriends bool
+	HasOnline  bool
+}
+
+// DecodeClient decodes one client message (one line without its line ending,
+// or one frame). It is strict where the contract is: the message must be one
+// JSON object; user_id a positive integer no larger than MaxUserID, written
+// without fraction or exponent; friends an array of such integers with at most
+// maxFriends entries; online a boolean; no known field twice; strings valid
+// UTF-8. Unknown fields are skipped (but must be valid JSON). Errors are
+// *ProtocolError.
+func DecodeClient(data []byte, m *ClientMessage, maxFriends int) error {
+	*m = ClientMessage{Friends: m.Friends[:0]}
+	d := decoder{b: data}
+	d.ws()
+	if !d.eat('{') {
+		return protoErr(CodeBadJSON, "a message must be a JSON object")
+	}
+	d.ws()
+	if !d.eat('}') {
+		for {
+			d.ws()
+			k, err := d.key()
+			if err != nil {
+				return err
+			}
+			d.ws()
+			if !d.eat(':') {
+				return d.syntax("expected ':' after an object key")
+			}
+			d.ws()
+			switch k {
+			case keyUserID:
+				if m.HasUserID {
+					return protoErr(CodeDuplicateKey, "user_id appears twice")
+				}
+				m.UserID, err = d.userID(CodeBadUserID, "user_id")
+				m.HasUserID = true
+			case keyFriends:
+				if m.HasFriends {
+					return protoErr(CodeDuplicateKey, "friends appears twice")
+				}
+				m.Friends, err = d.friends(m.Friends, maxFriends)
+				m.HasFriends = true
+			case keyOnline:
+				if m.HasOnline {
+					return protoErr(CodeDuplicateKey, "online appears twice")
+				}
+				m.Online, err = d.boolean()
+				m.HasOnline = true
+			default:
+				err = d.skip(0)
+			}
+			if err != nil {
+				return err
+			}
+			d.ws()
+			if d.eat(',') {
+				continue
+			}
+			if d.eat('}') {
+				break
+			}
+			return d.syntax("expected ',' or '}' in an object")
+		}
+	}
+	d.ws()
+	if d.i != len(d.b) {
+		return protoErr(CodeBadJSON, "unexpected data after the JSON object (send one object per line)")
+	}
+	return nil
+}
+
+type key int
+
+const (
+	keyOther key = iota
+	keyUserID
+	keyFriends
+	keyOnline
+)
+
+// maxDepth bounds nesting inside skipped values, so a hostile line cannot
+// make the decoder recurse deeply.
+const maxDepth = 32
+
+type decoder struct {
+	b []byte
+	i int
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *decoder) eat(c byte) bool {
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+func (d *decoder) peek() byte {
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+func (d *decoder) syntax(msg string) error {
+	if d.i >= len(d.b) {
+		return protoErr(CodeBadJSON, "the message ends too early: "+msg)
+	}
+	return protoErr(CodeBadJSON, msg+" at byte "+strconv.Itoa(d.i))
+}
+
+// key reads an object key and says which known field it names. Keys spelled
+// with escapes are decoded, so "user\u005fid" is user_id, as JSON says.
+func (d *decoder) key() (key, error) {
+	if d.peek() != '"' {
+		return 0, d.syntax("expected a string as object key")
+	}
+	var buf [8]byte
+	n := 0
+	long := false
+	err := d.str(func(r rune) {
+		if n+utf8.RuneLen(r) > len(buf) {
+			long = true
+			return
+		}
+		n += utf8.EncodeRune(buf[n:], r)
+	})
+	if err != nil || long {
+		return keyOther, err
+	}
+	switch string(buf[:n]) {
+	case "user_id":
+		return keyUserID, nil
+	case "friends":
+		return keyFriends, nil
+	case "online":
+		return keyOnline, nil
+	}
+	return keyOther, nil
+}
+
+// str reads a string at d.i, validating escapes and UTF-8, and passes each
+// decoded rune to emit when emit is not nil.
+func (d *decoder) str(emit func(rune)) error {
+	d.i++ // opening quote
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return nil
+		case c == '\\':
+			r, err := d.escape()
+			if err != nil {
+				return err
+			}
+			if emit != nil {
+				emit(r)
+			}
+		case c < 0x20:
+			return d.syntax("control character in a string")
+		case c < utf8.RuneSelf:
+			d.i++
+			if emit != nil {
+				emit(rune(c))
+			}
+		default:
+			r, size := utf8.DecodeRune(d.b[d.i:])
+			if r == utf8.RuneError && size <= 1 {
+				return protoErr(CodeInvalidUTF8, "a string is not valid UTF-8 at byte "+strconv.Itoa(d.i))
+			}
+			d.i += size
+			if emit != nil {
+				emit(r)
+			}
+		}
+	}
+	return d.syntax("unterminated string")
+}
+
+func (d *decoder) escape() (rune, error) {
+	d.i++ // backslash
+	if d.i >= len(d.b) {
+		return 0, d.syntax("unterminated escape")
+	}
+	c := d.b[d.i]
+	d.i++
+	switch c {
+	case '"', '\\', '/':
+		return rune(c), nil
+	case 'b':
+		return '\b', nil
+	case 'f':
+		return '\f', nil
+	case 'n':
+		return '\n', nil
+	case 'r':
+		return '\r', nil
+	case 't':
+		return '\t', nil
+	case 'u':
+		if d.i+4 > len(d.b) {
+			return 0, d.syntax("short \\u escape")
+		}
+		v, err := strconv.ParseUint(string(d.b[d.i:d.i+4]), 16, 16)
+		if err != nil {
+			return 0, d.syntax("bad \\u escape")
+		}
+		d.i += 4
+		return rune(v), nil
+	}
+	return 0, d.syntax("unknown escape")
+}
+
+// userID reads a positive integer up to MaxUserID. what names the value in
+// error messages.
+func (d *decoder) userID(code, what string) (int64, error) {
+	switch c := d.peek(); {
+	case c == '"':
+		return 0, protoErr(code, what+" must be a number, not a string")
+	case c != '-' && (c < '0' || c > '9'):
+		return 0, protoErr(code, what+" must be a positive integer")
+	}
+	start := d.i
+	neg := d.eat('-')
+	var v uint64
+	overflow := false
+	digits := 0
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		if digits == 1 && v == 0 {
+			return 0, d.syntax("leading zero in a number")
+		}
+		digit := uint64(d.b[d.i] - '0')
+		if v > (MaxUserID-digit)/10 {
+			overflow = true
+		} else {
+			v = v*10 + digit
+		}
+		digits++
+		d.i++
+	}
+	if digits == 0 {
+		return 0, d.syntax("expected digits")
+	}
+	if c := d.peek(); c == '.' || c == 'e' || c == 'E' {
+		d.i = start
+		if err := d.number(); err != nil {
+			return 0, err
+		}
+		return 0, protoErr(code, what+" must be an integer, without fraction or exponent")
+	}
+	switch {
+	case neg:
+		return 0, protoErr(code, what+" must be positive")
+	case overflow:
+		return 0, protoErr(code, what+" is larger than 9223372036854775807")
+	case v == 0:
+		return 0, protoErr(code, what+" must be positive, not 0")
+	}
+	return int64(v), nil
+}
+
+func (d *decoder) friends(out []int64, max int) ([]int64, error) {
+	if !d.eat('[') {
+		return out, protoErr(CodeBadFriends, "friends must be an array of user ids")
+	}
+	d.ws()
+	if d.eat(']') {
+		return out, nil
+	}
+	for {
+		d.ws()
+		if len(out) >= max {
+			return out, protoErr(CodeTooManyFriends, "friends has more than "+strconv.Itoa(max)+" entries")
+		}
+		id, err := d.userID(CodeBadFriends, "friends["+strconv.Itoa(len(out))+"]")
+		if err != nil {
+			return out, err
+		}
+		out = append(out, id)
+		d.ws()
+		if d.eat(',') {
+			continue
+		}
+		if d.eat(']') {
+			return out, nil
+		}
+		return out, d.syntax("expected ',' or ']' in friends")
+	}
+}
+
+func (d *decoder) boolean() (bool, error) {
+	if d.lit("true") {
+		return true, nil
+	}
+	if d.lit("false") {
+		return false, nil
+	}
+	return false, protoErr(CodeBadOnline, "online must be true or false")
+}
+
+func (d *decoder) lit(s string) bool {
+	if len(d.b)-d.i >= len(s) && string(d.b[d.i:d.i+len(s)]) == s {
+		d.i += len(s)
+		return true
+	}
+	return false
+}
+
+// skip validates and passes over any JSON value.
+func (d *decoder) skip(depth int) error {
+	if depth > maxDepth {
+		return protoErr(CodeBadJSON, "nesting deeper than "+strconv.Itoa(maxDepth))
+	}
+	switch c := d.peek(); {
+	case c == '"':
+		return d.str(nil)
+	case c == '{':
+		d.i++
+		d.ws()
+		if d.eat('}') {
+			return nil
+		}
+		for {
+			d.ws()
+			if d.peek() != '"' {
+				return d.syntax("expected a string as object key")
+			}
+			if err := d.str(nil); err != nil {
+				return err
+			}
+			d.ws()
+			if !d.eat(':') {
+				return d.syntax("expected ':' after an object key")
+			}
+			d.ws()
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			d.ws()
+			if d.eat(',') {
+				continue
+			}
+			if d.eat('}') {
+				return nil
+			}
+			return d.syntax("expected ',' or '}' in an object")
+		}
+	case c == '[':
+		d.i++
+		d.ws()
+		if d.eat(']') {
+			return nil
+		}
+		for {
+			d.ws()
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			d.ws()
+			if d.eat(',') {
+				continue
+			}
+			if d.eat(']') {
+				return nil
+			}
+			return d.syntax("expected ',' or ']' in an array")
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	case d.lit("true"), d.lit("false"), d.lit("null"):
+		return nil
+	}
+	return d.syntax("expected a JSON value")
+}
+
+// number validates a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *decoder) number() error {
+	d.eat('-')
+	if d.eat('0') {
+		// no more integer digits after a leading zero
+	} else if !d.digits() {
+		return d.syntax("expected digits")
+	}
+	if d.eat('.') && !d.digits() {
+		return d.syntax("expected digits after '.'")
+	}
+	if d.eat('e') || d.eat('E') {
+		if !d.eat('+') {
+			d.eat('-')
+		}
+		if !d.digits() {
+			return d.syntax("expected digits in exponent")
+		}
+	}
+	return nil
+}
+
+func (d *decoder) digits() bool {
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i > start
+}
+
+// AppendState appends the client message {"user_id":id,"online":online}.
+func AppendState(b []byte, id int64, online bool) []byte {
+	b = append(b, `{"user_id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	if online {
+		return append(b, `,"online":true}`...)
+	}
+	return append(b, `,"online":false}`...)
+}
+
+// AppendReady appends the client message {"ready":true,"session":session}.
+func AppendReady(b []byte, session string) []byte {
+	b = append(b, `{"ready":true,"session":`...)
+	b = appendString(b, session)
+	return append(b, '}')
+}
+
+// AppendError appends the client message {"error":code,"message":msg}.
+func AppendError(b []byte, code, msg string) []byte {
+	b = append(b, `{"error":`...)
+	b = appendString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, msg)
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so the
+// output is always valid JSON.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
+}

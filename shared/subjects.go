@@ -1,0 +1,109 @@
+package shared
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// DefaultPrefix is the subject prefix used when none is configured.
+const DefaultPrefix = "alo"
+
+// Subjects spells every NATS subject ALO uses, under one prefix so that
+// several ALO deployments can share a NATS cluster.
+//
+//	<prefix>.events          gateway → presence: batches of session events
+//	<prefix>.gw.<gateway>    presence → one gateway: session state, sync requests
+//	<prefix>.user.<user_id>  anyone → every session of a user: client messages
+//	<prefix>.presence.up     presence → all gateways: "resend your sessions"
+//	<prefix>.presence.ping   request/reply: presence answers while it runs
+type Subjects struct {
+	prefix string
+	user   string // "<prefix>.user." precomputed: it is on the hot path
+}
+
+// ErrBadPrefix is returned for a prefix that is not a valid subject token
+// sequence.
+var ErrBadPrefix = errors.New("shared: subject prefix must be non-empty tokens of letters, digits, '-' or '_' separated by '.'")
+
+// NewSubjects returns the subjects under prefix ("" means DefaultPrefix).
+func NewSubjects(prefix string) (Subjects, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	for _, tok := range strings.Split(prefix, ".") {
+		if tok == "" || !validToken(tok) {
+			return Subjects{}, ErrBadPrefix
+		}
+	}
+	return Subjects{prefix: prefix, user: prefix + ".user."}, nil
+}
+
+// MustSubjects is NewSubjects for compile-time constants in tests and
+// examples; it panics on a bad prefix.
+func MustSubjects(prefix string) Subjects {
+	s, err := NewSubjects(prefix)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func validToken(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Prefix returns the prefix the subjects live under.
+func (s Subjects) Prefix() string { return s.prefix }
+
+// Events is where gateways publish batches of session events.
+func (s Subjects) Events() string { return s.prefix + ".events" }
+
+// Gateway is the subject on which one gateway receives session state and
+// sync requests from presence.
+func (s Subjects) Gateway(id string) string { return s.prefix + ".gw." + id }
+
+// User is the subject that reaches every session of a user, on every gateway.
+func (s Subjects) User(id int64) string {
+	return string(s.AppendUser(make([]byte, 0, len(s.user)+20), id))
+}
+
+// AppendUser appends User(id) to b, for callers that reuse a buffer.
+func (s Subjects) AppendUser(b []byte, id int64) []byte {
+	return strconv.AppendInt(append(b, s.user...), id, 10)
+}
+
+// UserWildcard matches every user subject, for operators watching traffic.
+func (s Subjects) UserWildcard() string { return s.user + "*" }
+
+// ParseUser returns the user id of a user subject.
+func (s Subjects) ParseUser(subject string) (int64, bool) {
+	if !strings.HasPrefix(subject, s.user) {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(subject[len(s.user):], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, false
+	}
+	return id, true
+}
+
+// PresenceUp is where presence announces that it started or reconnected, so
+// that every gateway resends its sessions.
+func (s Subjects) PresenceUp() string { return s.prefix + ".presence.up" }
+
+// PresencePing answers requests while presence is running; gateways use it
+// for readiness.
+func (s Subjects) PresencePing() string { return s.prefix + ".presence.ping" }
+
+// ValidGatewayID reports whether id can be used as a gateway id: it becomes a
+// single subject token.
+func ValidGatewayID(id string) bool { return id != "" && len(id) <= 64 && validToken(id) }
