@@ -1,0 +1,57 @@
+package client
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestRoster(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	r := NewRoster([]int64{3, 2, 4})
+
+	type step struct {
+		ev   Event
+		want []Change
+	}
+	steps := []step{
+		{Event{Kind: EventConnected, Time: at(0)}, nil},
+		{Event{Kind: EventPresence, UserID: 2, Online: true, Time: at(1)}, []Change{{2, true, at(1)}}},
+		{Event{Kind: EventPresence, UserID: 3, Online: true, Time: at(1)}, []Change{{3, true, at(1)}}},
+		{Event{Kind: EventReady, Time: at(1)}, nil},
+		// A repeat is harmless; a stranger is ignored.
+		{Event{Kind: EventPresence, UserID: 2, Online: true, Time: at(2)}, nil},
+		{Event{Kind: EventPresence, UserID: 99, Online: true, Time: at(2)}, nil},
+		{Event{Kind: EventPresence, UserID: 4, Online: true, Time: at(3)}, []Change{{4, true, at(3)}}},
+		// Drop and reconnect: 2 stayed online (no change, Since kept), 3
+		// and 4 went offline meanwhile and the snapshot does not mention
+		// them, so ready turns them offline.
+		{Event{Kind: EventDisconnected, Time: at(4)}, nil},
+		{Event{Kind: EventConnected, Time: at(5)}, nil},
+		{Event{Kind: EventPresence, UserID: 2, Online: true, Time: at(5)}, nil},
+		{Event{Kind: EventReady, Time: at(6)}, []Change{{3, false, at(6)}, {4, false, at(6)}}},
+	}
+	for i, s := range steps {
+		if got := r.Apply(s.ev); !slices.Equal(got, s.want) {
+			t.Fatalf("step %d (%v): changes %v, want %v", i, s.ev.Kind, got, s.want)
+		}
+	}
+	if !r.Live() {
+		t.Fatal("not live after ready")
+	}
+	want := []FriendStatus{{2, true, at(1)}, {3, false, at(6)}, {4, false, at(6)}}
+	if got := r.Friends(); !slices.Equal(got, want) {
+		t.Fatalf("Friends() = %v, want %v", got, want)
+	}
+
+	r.SetFriends([]int64{5, 2})
+	want = []FriendStatus{{2, true, at(1)}, {5, false, time.Time{}}}
+	if got := r.Friends(); !slices.Equal(got, want) {
+		t.Fatalf("after SetFriends: %v, want %v", got, want)
+	}
+	r.Apply(Event{Kind: EventDisconnected})
+	if r.Live() {
+		t.Fatal("live after disconnect")
+	}
+}
