@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/alo-presence/alo/shared"
+)
+
+// Config configures a Server. The zero value is ready to use: each field's
+// comment gives the default that a zero value stands for.
+type Config struct {
+	// ID names this gateway to presence; it must be unique among running
+	// gateways and a valid subject token. Default: "gw-" and random hex.
+	ID string
+	// Prefix is the NATS subject prefix. Default "alo".
+	Prefix string
+	// MaxMessageBytes bounds one client message (a line, without its line
+	// ending). Default 64 KiB.
+	MaxMessageBytes int
+	// MaxFriends bounds a friend list. Default 5000.
+	MaxFriends int
+	// HelloTimeout is how long a new connection may take to send its hello.
+	// Default 10s.
+	HelloTimeout time.Duration
+	// MaxQueueBytes bounds what may wait to be written to one client; a
+	// client that lets it fill is disconnected. Default 1 MiB, which holds a
+	// full snapshot of MaxFriends friends.
+	MaxQueueBytes int
+	// WriteTimeout is how long one write to a client may block before the
+	// client is disconnected. Default 10s.
+	WriteTimeout time.Duration
+	// RateLimit is how many messages per second a client may send on
+	// average, and RateBurst how many at once; a client over it gets an error
+	// and is disconnected. Defaults 100 and 200.
+	RateLimit float64
+	RateBurst int
+	// Heartbeat is how often the gateway renews its lease with presence.
+	// Default 1s.
+	Heartbeat time.Duration
+	// Inbox is how many NATS messages may wait for the dispatcher before NATS
+	// drops them (and the gateway resynchronises). Default 65536.
+	Inbox int
+}
+
+// Defaults of Config, also used by the binaries' flags.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultMaxFriends      = 5000
+	DefaultHelloTimeout    = 10 * time.Second
+	DefaultMaxQueueBytes   = 1 << 20
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultRateLimit       = 100
+	DefaultRateBurst       = 200
+	DefaultHeartbeat       = time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.ID == "" {
+		c.ID = "gw-" + randomHex(6)
+	}
+	if c.Prefix == "" {
+		c.Prefix = shared.DefaultPrefix
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxFriends == 0 {
+		c.MaxFriends = DefaultMaxFriends
+	}
+	if c.HelloTimeout == 0 {
+		c.HelloTimeout = DefaultHelloTimeout
+	}
+	if c.MaxQueueBytes == 0 {
+		c.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = DefaultRateBurst
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.Inbox == 0 {
+		c.Inbox = 65536
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case !shared.ValidGatewayID(c.ID):
+		return errors.New("gateway: id must be 1-64 letters, digits, '-' or '_'")
+	case c.MaxMessageBytes < 64:
+		return errors.New("gateway: max message size must be at least 64 bytes")
+	case c.MaxFriends < 0:
+		return errors.New("gateway: max friends must not be negative")
+	case c.HelloTimeout < 0, c.WriteTimeout < 0, c.Heartbeat < 0:
+		return errors.New("gateway: durations must be positive")
+	case c.MaxQueueBytes < c.MaxMessageBytes:
+		return errors.New("gateway: the outbound queue must hold at least one message")
+	case c.RateLimit < 0 || c.RateBurst < 1:
+		return errors.New("gateway: rate limit must be positive, burst at least 1")
+	case c.Inbox < 1:
+		return errors.New("gateway: inbox must be positive")
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

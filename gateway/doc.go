@@ -1,0 +1,19 @@
+// Package gateway terminates client connections, speaks the client protocol
+// (JSON Lines over TCP), and connects sessions to presence through NATS.
+//
+// Each session has a reader (the connection's goroutine, which decodes and
+// validates what the client sends) and a writer with a bounded queue of
+// bytes: a client that stops reading is disconnected when its queue fills,
+// never waited on. Session events (open, friend-list update, close) go to
+// presence through one publisher goroutine, which batches whatever is waiting
+// and keeps them in order; it also sends a heartbeat with the size and digest
+// of the session set, and resends every session when presence asks.
+//
+// Notifications arrive on per-user subjects, one subscription per user with a
+// session here. All subscriptions feed one channel read by one dispatcher, so
+// there is no goroutine per subscription, and messages from presence keep the
+// order presence sent them in: a session's snapshot and ready are on the
+// gateway's own subject, its live updates on its user's subject, and the
+// dispatcher drops user updates that reach a session before its ready (its
+// snapshot, computed later, already covers them).
+package gateway

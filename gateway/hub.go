@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+)
+
+// errClosing refuses new sessions while the gateway shuts down.
+var errClosing = errors.New("gateway: shutting down")
+
+// userEntry is one user's sessions on this gateway and the subscription to
+// the user's subject that feeds them.
+type userEntry struct {
+	sub      *nats.Subscription
+	sessions []*session
+}
+
+// addLocked registers s, subscribing to its user's subject if it is the
+// user's first session here. The subscription is made before the open event
+// is published, so no notification for the user can slip past.
+func (srv *Server) addLocked(s *session) error {
+	if srv.closing {
+		return errClosing
+	}
+	e := srv.users[s.user]
+	if e == nil {
+		sub, err := srv.nc.ChanSubscribe(srv.subjects.User(s.user), srv.inbox)
+		if err != nil {
+			return fmt.Errorf("gateway: subscribe: %w", err)
+		}
+		e = &userEntry{sub: sub}
+		srv.users[s.user] = e
+	}
+	e.sessions = append(e.sessions, s)
+	srv.sessions[s.id] = s
+	return nil
+}
+
+// removeLocked unregisters s, and unsubscribes when it was its user's last
+// session here. It reports whether s was registered.
+func (srv *Server) removeLocked(s *session) bool {
+	if srv.sessions[s.id] != s {
+		return false
+	}
+	delete(srv.sessions, s.id)
+	e := srv.users[s.user]
+	for i, x := range e.sessions {
+		if x == s {
+			e.sessions[i] = e.sessions[len(e.sessions)-1]
+			e.sessions[len(e.sessions)-1] = nil
+			e.sessions = e.sessions[:len(e.sessions)-1]
+			break
+		}
+	}
+	if len(e.sessions) == 0 {
+		// An error here means the connection is closed, which drops the
+		// subscription anyway.
+		_ = e.sub.Unsubscribe()
+		delete(srv.users, s.user)
+	}
+	return true
+}

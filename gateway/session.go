@@ -1,0 +1,245 @@
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/alo-presence/alo/shared"
+)
+
+// closeReason says why a session ended.
+type closeReason int
+
+const (
+	closeClient   closeReason = iota // the client closed or the read failed
+	closeLogout                      // the client sent {"online": false}
+	closeProtocol                    // a fatal protocol error
+	closeSlow                        // the outbound queue filled up
+	closeWrite                       // a write failed or timed out
+	closeShutdown                    // the gateway is stopping
+)
+
+var closeReasons = [...]string{"client closed", "logout", "protocol error", "slow consumer", "write failed", "shutdown"}
+
+func (r closeReason) String() string { return closeReasons[r] }
+
+// session is one client session, whatever its transport. The transport's
+// reader calls handle for each message; its writer waits on wake and drains
+// the queue with take.
+type session struct {
+	srv  *Server
+	id   string
+	user int64
+	log  *slog.Logger
+
+	// Reader-only state.
+	msg    shared.ClientMessage
+	tokens float64
+	last   time.Time
+
+	mu      sync.Mutex
+	friends []int64 // the session's friend list, for resyncs
+	out     []byte  // queued messages, each ended by '\n'
+	ready   bool    // ready was queued; user updates flow from then on
+	known   []int64 // friends this session was last told are online, sorted
+	closing bool
+	reason  closeReason
+	wake    chan struct{} // has a value when there is output or closing is set
+}
+
+// errLogout ends a session on the client's request.
+var errLogout = errors.New("gateway: logout")
+
+// fatalError is a protocol error after which the session is closed.
+type fatalError struct{ *shared.ProtocolError }
+
+// handle processes one message from the client after the hello. It returns
+// errLogout or a fatalError when the session must end.
+func (s *session) handle(data []byte) error {
+	if err := s.allow(); err != nil {
+		return err
+	}
+	if len(trimSpace(data)) == 0 {
+		return nil // keep-alive
+	}
+	m := &s.msg
+	if err := shared.DecodeClient(data, m, s.srv.cfg.MaxFriends); err != nil {
+		// The framing survives a bad message: say so, and carry on.
+		s.sendError(asProtocolError(err))
+		return nil
+	}
+	if m.HasUserID && m.UserID != s.user {
+		return fatalError{&shared.ProtocolError{Code: shared.CodeUserMismatch,
+			Message: "user_id differs from this session's; open a new connection for another user"}}
+	}
+	if m.HasOnline && !m.Online {
+		return errLogout
+	}
+	if m.HasFriends {
+		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
+		s.mu.Lock()
+		s.friends = friends
+		s.mu.Unlock()
+		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
+	}
+	return nil
+}
+
+// allow applies the rate limit: a token bucket refilled at RateLimit per
+// second, holding at most RateBurst.
+func (s *session) allow() error {
+	now := time.Now()
+	cfg := &s.srv.cfg
+	s.tokens = min(float64(cfg.RateBurst), s.tokens+now.Sub(s.last).Seconds()*cfg.RateLimit)
+	s.last = now
+	if s.tokens < 1 {
+		return fatalError{&shared.ProtocolError{Code: shared.CodeRateLimited,
+			Message: "more messages than the gateway accepts per second"}}
+	}
+	s.tokens--
+	return nil
+}
+
+func (s *session) sendError(pe *shared.ProtocolError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appendLocked(func(b []byte) []byte { return shared.AppendError(b, pe.Code, pe.Message) })
+}
+
+// deliver queues a message from the user's subject. state says whether it is
+// a presence state message, which the session's known set follows.
+func (s *session) deliver(data []byte, state bool, about int64, online bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready || s.closing {
+		return
+	}
+	if state {
+		s.known = setKnown(s.known, about, online)
+	}
+	s.appendLocked(func(b []byte) []byte { return append(b, data...) })
+}
+
+// apply queues a state message from presence: corrections, then ready if the
+// session has not had it.
+func (s *session) apply(st *shared.SessionState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	for _, id := range st.Online {
+		s.known = setKnown(s.known, id, true)
+		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, true) })
+	}
+	for _, id := range st.Offline {
+		s.known = setKnown(s.known, id, false)
+		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, false) })
+	}
+	if !s.ready {
+		s.ready = true
+		s.appendLocked(func(b []byte) []byte { return shared.AppendReady(b, s.id) })
+	}
+}
+
+// appendLocked queues one message, or closes a session whose queue is full.
+func (s *session) appendLocked(add func([]byte) []byte) {
+	if s.closing {
+		return
+	}
+	n := len(s.out)
+	s.out = append(add(s.out), '\n')
+	if len(s.out) > s.srv.cfg.MaxQueueBytes {
+		s.out = s.out[:n]
+		s.closeLocked(closeSlow)
+		return
+	}
+	s.signal()
+}
+
+// close ends the session: no more output is queued, and the writer closes
+// the connection once it has written what is queued.
+func (s *session) close(r closeReason) {
+	s.mu.Lock()
+	s.closeLocked(r)
+	s.mu.Unlock()
+}
+
+func (s *session) closeLocked(r closeReason) {
+	if s.closing {
+		return
+	}
+	s.closing, s.reason = true, r
+	if r == closeSlow {
+		s.out = nil // the client is not reading: drop what it would not read
+	}
+	s.signal()
+}
+
+// closeWithError queues a fatal error and closes.
+func (s *session) closeWithError(pe *shared.ProtocolError) {
+	s.mu.Lock()
+	s.appendLocked(func(b []byte) []byte { return shared.AppendError(b, pe.Code, pe.Message) })
+	s.closeLocked(closeProtocol)
+	s.mu.Unlock()
+}
+
+func (s *session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take swaps the queue with buf (emptied) and returns what was queued and
+// whether the session is closing.
+func (s *session) take(buf []byte) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.out
+	s.out = buf[:0]
+	if s.closing && s.reason == closeSlow {
+		out = out[:0]
+	}
+	return out, s.closing
+}
+
+// view returns what a resync needs: friends, known, ready.
+func (s *session) view() ([]int64, []int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.friends, slices.Clone(s.known), s.ready
+}
+
+// setKnown adds id to or removes it from the sorted set known.
+func setKnown(known []int64, id int64, online bool) []int64 {
+	i, found := slices.BinarySearch(known, id)
+	switch {
+	case online && !found:
+		return slices.Insert(known, i, id)
+	case !online && found:
+		return slices.Delete(known, i, i+1)
+	}
+	return known
+}
+
+func asProtocolError(err error) *shared.ProtocolError {
+	var pe *shared.ProtocolError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &shared.ProtocolError{Code: shared.CodeBadJSON, Message: err.Error()}
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

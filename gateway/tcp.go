@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/alo-presence/alo/shared"
+)
+
+// readBufferSize is the per-connection read buffer; longer lines are
+// assembled in a separate buffer, so idle connections stay small.
+const readBufferSize = 1024
+
+var errTooLong = errors.New("gateway: message too long")
+
+// lineReader reads lines of at most max bytes, without their line ending.
+type lineReader struct {
+	r    *bufio.Reader
+	max  int
+	long []byte
+}
+
+func (l *lineReader) next() ([]byte, error) {
+	l.long = l.long[:0]
+	for {
+		frag, err := l.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if len(l.long)+len(frag) > l.max+2 {
+				return nil, errTooLong
+			}
+			l.long = append(l.long, frag...)
+			continue
+		}
+		line := frag
+		if len(l.long) > 0 {
+			l.long = append(l.long, frag...)
+			line = l.long
+		}
+		if err != nil && (err != io.EOF || len(line) == 0) {
+			return nil, err
+		}
+		n := len(line)
+		if n > 0 && line[n-1] == '\n' {
+			n--
+		}
+		if n > 0 && line[n-1] == '\r' {
+			n--
+		}
+		if n > l.max {
+			return nil, errTooLong
+		}
+		return line[:n], nil
+	}
+}
+
+// serveConn runs one TCP connection: the hello under a deadline, then the
+// session's reader here and its writer in a second goroutine.
+func (srv *Server) serveConn(c net.Conn) {
+	defer c.Close()
+	lr := &lineReader{r: bufio.NewReaderSize(c, readBufferSize), max: srv.cfg.MaxMessageBytes}
+	log := srv.log.With("remote", c.RemoteAddr().String())
+
+	_ = c.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
+	var m shared.ClientMessage
+	for {
+		line, err := lr.next()
+		if err != nil {
+			if pe := readError(err); pe != nil {
+				srv.refuse(c, pe)
+			}
+			log.Debug("connection ended before hello", "err", err)
+			return
+		}
+		if len(trimSpace(line)) == 0 {
+			continue // keep-alive
+		}
+		if err := shared.DecodeClient(line, &m, srv.cfg.MaxFriends); err != nil {
+			srv.refuse(c, asProtocolError(err))
+			return
+		}
+		if pe := srv.validateHello(&m); pe != nil {
+			srv.refuse(c, pe)
+			return
+		}
+		break
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	s, err := srv.open(&m)
+	if err != nil {
+		srv.refuse(c, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()})
+		return
+	}
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		srv.writeLoop(c, s)
+	}()
+	for {
+		line, err := lr.next()
+		if err != nil {
+			if pe := readError(err); pe != nil {
+				s.closeWithError(pe)
+			} else {
+				s.close(closeClient)
+			}
+			break
+		}
+		if err := s.handle(line); err != nil {
+			var fe fatalError
+			if errors.As(err, &fe) {
+				s.closeWithError(fe.ProtocolError)
+			} else {
+				s.close(closeLogout)
+			}
+			break
+		}
+	}
+	srv.end(s)
+	<-written
+}
+
+// readError returns the protocol error a read failure deserves, if the client
+// can still be told.
+func readError(err error) *shared.ProtocolError {
+	switch {
+	case errors.Is(err, errTooLong):
+		return &shared.ProtocolError{Code: shared.CodeTooLong, Message: "a message is longer than the gateway accepts"}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return &shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"}
+	}
+	return nil
+}
+
+// refuse tells a client without a session what was wrong, and closes.
+func (srv *Server) refuse(c net.Conn, pe *shared.ProtocolError) {
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write(append(shared.AppendError(nil, pe.Code, pe.Message), '\n'))
+	c.Close()
+}
+
+// writeLoop writes what the session queues, coalescing everything queued
+// since the last write into one write, until the session closes.
+func (srv *Server) writeLoop(c net.Conn, s *session) {
+	var buf []byte
+	for range s.wake {
+		out, closing := s.take(buf)
+		if len(out) > 0 {
+			_ = c.SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))
+			if _, err := c.Write(out); err != nil {
+				s.close(closeWrite)
+				c.Close()
+				return
+			}
+		}
+		if closing {
+			c.Close()
+			return
+		}
+		buf = out
+		if cap(buf) > 64<<10 {
+			buf = nil // a burst passed: don't keep its buffer
+		}
+	}
+}

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/alo-presence/alo/gateway"
+	"github.com/alo-presence/alo/presence"
+)
+
+// ServeGateway runs a gateway on ln until ctx is done, and returns once it has
+// drained. A listener failure stops the gateway too.
+func ServeGateway(ctx context.Context, srv *gateway.Server, ln net.Listener) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ran := make(chan error, 1)
+	go func() { ran <- srv.Run(ctx) }()
+	served := srv.ServeTCP(ctx, ln)
+	if served != nil {
+		cancel(served)
+	}
+	return errors.Join(<-ran, served)
+}
+
+// Connect opens a NATS connection with NATSOptions. It does not wait for the
+// server: the connection keeps trying in the background.
+func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, NATSOptions(name, log)...)
+	if err != nil {
+		return nil, fmt.Errorf("nats %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// RunPresence runs presence until ctx is done.
+func RunPresence(ctx context.Context, nc *nats.Conn, log *slog.Logger, cfg presence.Config) error {
+	svc, err := presence.New(nc, log, cfg)
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+// Listen opens a TCP listener and logs where it listens.
+func Listen(log *slog.Logger, what, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listen %s: %w", what, addr, err)
+	}
+	log.Info("listening", "for", what, "addr", ln.Addr().String())
+	return ln, nil
+}
+
+// DrainTimeout bounds how long a binary waits for its components to stop
+// after a signal.
+const DrainTimeout = 10 * time.Second

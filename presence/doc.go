@@ -1,0 +1,24 @@
+// Package presence keeps who is online and who watches whom, and tells
+// watchers when a friend comes online or goes offline.
+//
+// Gateways are the source of truth for sessions. Presence consumes their
+// session events from NATS, in order per gateway, and keeps:
+//
+//   - sessions per gateway, keyed by session id, so a repeated or late event
+//     does no harm;
+//   - the online users with their friend lists;
+//   - the reverse index: for each user X, the online users whose friend list
+//     contains X (X's watchers).
+//
+// A user is online while any gateway holds a session of theirs. Each
+// offline→online and online→offline transition is published once to each
+// watcher's user subject; new sessions get a snapshot of their online friends
+// on their gateway's subject, which the gateway follows with ready.
+//
+// Presence can lose its state at any time: when it starts it announces itself,
+// every gateway resends its sessions, and for a rebuild window it collects
+// them without notifying anyone, then sends each session only the corrections
+// it needs. Gateways renew a lease with heartbeats that carry a digest of
+// their session sets; a gateway that misses its lease is expired and its users
+// go offline, and a digest that disagrees makes presence ask for a resend.
+package presence

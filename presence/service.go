@@ -1,0 +1,236 @@
+package presence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go"
+
+	"github.com/alo-presence/alo/shared"
+)
+
+// Config configures a Service. The zero value is ready to use.
+type Config struct {
+	// Prefix is the NATS subject prefix. Default "alo".
+	Prefix string
+	// Policy says who may see a user's presence. Default PolicyWatchers.
+	Policy Policy
+	// Lease is how long a gateway may stay silent before presence ends its
+	// sessions. It must exceed the gateways' heartbeat interval. Default 3s.
+	Lease time.Duration
+	// Rebuild is how long presence collects sessions after it starts before
+	// it notifies anyone. Default: Lease, by which time every live gateway has
+	// heard the announcement or sent a heartbeat. Negative means none, for a
+	// presence that starts with its NATS server, before any gateway.
+	Rebuild time.Duration
+	// Queue is how many NATS messages may wait to be processed before NATS
+	// drops them (and presence resynchronises). Default 65536.
+	Queue int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = shared.DefaultPrefix
+	}
+	if c.Lease == 0 {
+		c.Lease = 3 * time.Second
+	}
+	if c.Rebuild == 0 {
+		c.Rebuild = c.Lease
+	}
+	if c.Queue == 0 {
+		c.Queue = 65536
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Lease < 0:
+		return errors.New("presence: lease must be positive")
+	case c.Policy != PolicyWatchers && c.Policy != PolicyMutual:
+		return errors.New("presence: unknown policy")
+	case c.Queue < 1:
+		return errors.New("presence: queue must be positive")
+	}
+	return nil
+}
+
+// Service is the presence service. Create it with New and run it with Run.
+type Service struct {
+	nc       *nats.Conn
+	log      *slog.Logger
+	cfg      Config
+	subjects shared.Subjects
+
+	mu    sync.Mutex // guards stats, read by the ping responder
+	stats stats
+}
+
+// New returns a presence service that talks through nc.
+func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	subjects, err := shared.NewSubjects(cfg.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("presence: %w", err)
+	}
+	return &Service{nc: nc, log: log, cfg: cfg, subjects: subjects}, nil
+}
+
+// Run serves until ctx is done, then returns after every goroutine it started
+// has ended. It returns an error only if it cannot subscribe.
+func (s *Service) Run(ctx context.Context) error {
+	msgs := make(chan *nats.Msg, s.cfg.Queue)
+	sub, err := s.nc.ChanSubscribe(s.subjects.Events(), msgs)
+	if err != nil {
+		return fmt.Errorf("presence: subscribe: %w", err)
+	}
+	defer sub.Unsubscribe()
+	ping, err := s.nc.Subscribe(s.subjects.PresencePing(), s.ping)
+	if err != nil {
+		return fmt.Errorf("presence: subscribe: %w", err)
+	}
+	defer ping.Unsubscribe()
+	reconnected := s.nc.StatusChanged(nats.CONNECTED)
+	defer s.nc.RemoveStatusListener(reconnected)
+
+	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.log}
+	st := newState(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
+	st.rebuilding = s.cfg.Rebuild > 0
+	rebuild := time.NewTimer(max(s.cfg.Rebuild, 0))
+	defer rebuild.Stop()
+	tick := time.NewTicker(max(s.cfg.Lease/4, time.Millisecond))
+	defer tick.Stop()
+
+	s.announce()
+	s.log.Info("presence running", "policy", s.cfg.Policy.String(), "lease", s.cfg.Lease.String(), "rebuild", s.cfg.Rebuild.String())
+	var batch shared.Batch
+	var dropped int
+	for {
+		select {
+		case <-ctx.Done():
+			s.nc.Flush()
+			return nil
+		case m := <-msgs:
+			batch = shared.Batch{Events: batch.Events[:0]}
+			if err := shared.UnmarshalBatch(m.Data, &batch); err != nil || batch.Gateway == "" {
+				s.log.Warn("bad event batch", "subject", m.Subject, "err", err)
+				continue
+			}
+			st.apply(&batch, time.Now())
+			out.end()
+			// Let a burst through before the bookkeeping below.
+			if len(msgs) > 0 {
+				continue
+			}
+		case <-rebuild.C:
+			if st.rebuilding {
+				st.finishRebuild()
+				out.end()
+				s.log.Info("rebuild done", "users", len(st.users), "gateways", len(st.gateways))
+			}
+		case <-reconnected:
+			// Heartbeats sent while we were cut off never reached us: renew
+			// every lease and ask every gateway for its sessions instead of
+			// expiring them.
+			st.renewAll(time.Now())
+			s.announce()
+			s.log.Info("reconnected to nats, resynchronising")
+		case <-tick.C:
+			for _, id := range st.expire(time.Now()) {
+				s.log.Warn("gateway lease expired", "gateway", id)
+			}
+			out.end()
+			if d, _ := sub.Dropped(); d > dropped {
+				// NATS dropped events because we fell behind: the digests
+				// would catch it, but a full resync is quicker.
+				s.log.Warn("events dropped, resynchronising", "dropped", d-dropped)
+				dropped = d
+				s.announce()
+			}
+		}
+		s.mu.Lock()
+		s.stats = st.stats()
+		s.mu.Unlock()
+	}
+}
+
+// announce asks every gateway to resend its sessions.
+func (s *Service) announce() {
+	if err := s.nc.Publish(s.subjects.PresenceUp(), nil); err != nil {
+		s.log.Warn("announce failed", "err", err)
+	}
+}
+
+// ping answers readiness probes with a summary of the state.
+func (s *Service) ping(m *nats.Msg) {
+	s.mu.Lock()
+	body, _ := json.Marshal(s.stats)
+	s.mu.Unlock()
+	_ = m.Respond(body)
+}
+
+// publisher turns the state machine's output into NATS messages, in order.
+// Consecutive session states for one gateway travel in one message.
+type publisher struct {
+	nc       *nats.Conn
+	subjects shared.Subjects
+	log      *slog.Logger
+	buf      []byte
+	ctlGW    string
+	ctl      shared.Control
+}
+
+// maxControlSessions bounds one control message so it stays far below the
+// NATS payload limit even with large friend lists.
+const maxControlSessions = 64
+
+func (p *publisher) notify(to *user, about int64, online bool) {
+	p.end()
+	p.buf = shared.AppendState(p.buf[:0], about, online)
+	p.publish(to.subject, p.buf)
+}
+
+func (p *publisher) session(gw string, st shared.SessionState) {
+	if p.ctlGW != gw || len(p.ctl.Sessions) >= maxControlSessions {
+		p.end()
+		p.ctlGW = gw
+	}
+	p.ctl.Sessions = append(p.ctl.Sessions, st)
+}
+
+func (p *publisher) askSync(gw string) {
+	p.end()
+	data, _ := shared.MarshalControl(&shared.Control{Sync: true})
+	p.publish(p.subjects.Gateway(gw), data)
+}
+
+// end sends the pending control message, if any.
+func (p *publisher) end() {
+	if p.ctlGW == "" {
+		return
+	}
+	data, err := shared.MarshalControl(&p.ctl)
+	if err == nil {
+		p.publish(p.subjects.Gateway(p.ctlGW), data)
+	}
+	p.ctlGW = ""
+	clear(p.ctl.Sessions)
+	p.ctl.Sessions = p.ctl.Sessions[:0]
+}
+
+func (p *publisher) publish(subject string, data []byte) {
+	// A publish fails only while NATS is unreachable; what it carried is
+	// recovered by the resync that follows the reconnect.
+	if err := p.nc.Publish(subject, data); err != nil {
+		p.log.Debug("publish failed", "subject", subject, "err", err)
+	}
+}
