@@ -1,0 +1,32 @@
+# ALO as services with docker compose; the top-level Makefile includes this.
+#
+#   make images                  build alo-gateway and alo-presence from binaries compiled here (no registry)
+#   make up [ALO_GATEWAYS=3]     images, then start nats, presence and the gateways
+#   make down                    stop and remove the stack (containers, network)
+#   make logs                    follow the stack's logs
+#   make test-compose            the end-to-end proof (deploy/test-compose.sh): installs and
+#                                starts a Docker engine if there is none, needs root then
+#
+# `docker compose` (v2) when the docker CLI has it, else the standalone docker-compose.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+ALO_GATEWAYS ?= 3
+ALO_IMAGE_VERSION = $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+ALO_IMAGE_COMMIT = $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+.PHONY: images up down logs test-compose
+
+images:
+	ALO_VERSION="$(ALO_IMAGE_VERSION)" ALO_COMMIT="$(ALO_IMAGE_COMMIT)" bash deploy/build-images.sh
+
+up: images
+	$(COMPOSE) up -d --no-build --scale gateway=$(ALO_GATEWAYS)
+	$(COMPOSE) ps
+
+down:
+	$(COMPOSE) down --remove-orphans
+
+logs:
+	$(COMPOSE) logs -f --tail=100
+
+test-compose:
+	bash deploy/test-compose.sh
