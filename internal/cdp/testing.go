@@ -1,0 +1,43 @@
+package cdp
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// ForTest launches a browser for t and closes it when t ends. Without a
+// browser, or with -short, the test is skipped, unless ALO_BROWSER_TEST=1:
+// then a missing browser fails it, so a CI that means to run browser tests
+// cannot pass by silently skipping them.
+func ForTest(t testing.TB) *Browser {
+	t.Helper()
+	required := os.Getenv("ALO_BROWSER_TEST") == "1"
+	if testing.Short() && !required {
+		t.Skip("browser test skipped in -short mode")
+	}
+	path, err := Find()
+	if err != nil {
+		if required {
+			t.Fatalf("ALO_BROWSER_TEST=1: %v", err)
+		}
+		t.Skipf("%v; set ALO_BROWSER_TEST=1 to make this a failure", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stderr = os.Stderr
+	if os.Getenv("ALO_BROWSER_LOG") == "" {
+		stderr = nil // Chromium is chatty even when all is well
+	}
+	b, err := Launch(ctx, Options{Path: path, Stderr: stderr})
+	if err != nil {
+		t.Fatalf("launch %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close browser: %v", err)
+		}
+	})
+	return b
+}
