@@ -25,7 +25,8 @@ func DialTCP(ctx context.Context, addr string) (Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("client: dial tcp %s: %w", addr, err)
+		// net's error already names the network and address.
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	return NewTCPConn(nc), nil
 }

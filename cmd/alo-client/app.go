@@ -131,6 +131,7 @@ func run(ctx context.Context, stop func(), args []string, stdin io.Reader, stdou
 		lines = readLines(stdin, done)
 	}
 	sig := ctx.Done()
+	quitting := false
 	for {
 		select {
 		case ev, ok := <-c.Events():
@@ -145,12 +146,21 @@ func run(ctx context.Context, stop func(), args []string, stdin io.Reader, stdou
 				// End of input: like typing quit, so `echo ... | alo-client`
 				// and Ctrl-D both end cleanly.
 				lines = nil
+				if quitting {
+					continue
+				}
 				line = "quit"
 			}
-			execute(line, c, ui)
+			if execute(line, c, ui) {
+				quitting = true
+			}
 		case <-sig:
 			sig = nil
 			stop()
+			if quitting {
+				continue
+			}
+			quitting = true
 			ui.note("signal: logging out")
 			if err := c.Logout(); err != nil {
 				log.Warn("logout", "err", err)

@@ -15,8 +15,9 @@ const helpText = `  friends 2,5     replace the friend list (friends none: empty
   quit            log out and exit (also: logout, exit, Ctrl-D)
   help            this text`
 
-// execute runs one command line typed by the user.
-func execute(line string, c *client.Client, ui *display) {
+// execute runs one command line typed by the user, and reports whether it
+// was a request to log out.
+func execute(line string, c *client.Client, ui *display) (quit bool) {
 	cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 	arg = strings.TrimSpace(arg)
 	switch strings.ToLower(cmd) {
@@ -28,14 +29,14 @@ func execute(line string, c *client.Client, ui *display) {
 	case "friends", "f":
 		if arg == "" {
 			ui.status()
-			return
+			return false
 		}
 		var ids []int64
 		if arg != "none" && arg != "-" {
 			var err error
 			if ids, err = client.ParseIDs(arg); err != nil {
 				ui.commandError(err)
-				return
+				return false
 			}
 		}
 		setFriends(c, ui, ids)
@@ -43,14 +44,14 @@ func execute(line string, c *client.Client, ui *display) {
 		ids, err := client.ParseIDs(arg)
 		if err != nil || len(ids) == 0 {
 			ui.commandErrorf("usage: add 4 [5 ...]")
-			return
+			return false
 		}
 		setFriends(c, ui, append(c.Friends(), ids...))
 	case "remove", "rm", "-":
 		ids, err := client.ParseIDs(arg)
 		if err != nil || len(ids) == 0 {
 			ui.commandErrorf("usage: remove 3 [4 ...]")
-			return
+			return false
 		}
 		setFriends(c, ui, slices.DeleteFunc(c.Friends(), func(id int64) bool { return slices.Contains(ids, id) }))
 	case "quit", "logout", "exit", "q":
@@ -58,9 +59,11 @@ func execute(line string, c *client.Client, ui *display) {
 		if err := c.Logout(); err != nil {
 			ui.commandError(err)
 		}
+		return true
 	default:
 		ui.commandErrorf("unknown command %q (type help)", cmd)
 	}
+	return false
 }
 
 func setFriends(c *client.Client, ui *display, ids []int64) {

@@ -70,6 +70,7 @@ func (d *display) intro(interactive bool) {
 }
 
 func (d *display) event(ev client.Event) {
+	wasLive := d.roster.Live()
 	changes := d.roster.Apply(ev)
 	switch ev.Kind {
 	case client.EventConnected:
@@ -113,7 +114,7 @@ func (d *display) event(ev client.Event) {
 		} else {
 			d.printf(ev.Time, "disconnected retry_in=%v err=%s", retry, q(fmt.Sprint(ev.Err)))
 		}
-		if ev.Attempt <= 1 {
+		if wasLive {
 			// Once per outage: show that the states are now stale.
 			d.status()
 		}
