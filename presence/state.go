@@ -145,7 +145,8 @@ func (s *state) open(g *gateway, ev *shared.Event) {
 	if ev.User <= 0 || ev.Session == "" {
 		return
 	}
-	friends := shared.NormalizeFriends(ev.Friends, ev.User)
+	// The batch's slices are reused for the next batch: keep a copy.
+	friends := shared.NormalizeFriends(slices.Clone(ev.Friends), ev.User)
 	sess := g.sessions[ev.Session]
 	if sess != nil && sess.user != ev.User {
 		s.removeSession(g, sess)

@@ -276,6 +276,8 @@ func (d *decoder) escape() (rune, error) {
 // error messages.
 func (d *decoder) userID(code, what string) (int64, error) {
 	switch c := d.peek(); {
+	case d.i >= len(d.b):
+		return 0, d.syntax("expected a value")
 	case c == '"':
 		return 0, protoErr(code, what+" must be a number, not a string")
 	case c != '-' && (c < '0' || c > '9'):

@@ -45,6 +45,8 @@ var badClientMessages = []struct {
 	{"not json", `hello`, CodeBadJSON},
 	{"array", `[1]`, CodeBadJSON},
 	{"unterminated", `{"user_id": 1`, CodeBadJSON},
+	{"truncated friends", `{"friends": [2,`, CodeBadJSON},
+	{"truncated user_id", `{"user_id":`, CodeBadJSON},
 	{"trailing", `{"user_id": 1} {}`, CodeBadJSON},
 	{"user_id zero", `{"user_id": 0}`, CodeBadUserID},
 	{"user_id negative", `{"user_id": -5}`, CodeBadUserID},

@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/alo-presence/alo/gateway"
+	"github.com/alo-presence/alo/internal/alotest"
+	"github.com/alo-presence/alo/presence"
+	"github.com/alo-presence/alo/shared"
+)
+
+// The README's session: two users who list each other see each other come
+// and go.
+func TestOnlineAndOfflineBothWays(t *testing.T) {
+	addr := system(t, presence.Config{}, gateway.Config{})
+	a, snap := alotest.Connect(t, addr, 1, 2)
+	wantOnline(t, snap)
+	b, snap := alotest.Connect(t, addr, 2, 1)
+	wantOnline(t, snap, 1)
+	a.ExpectState(2, true)
+
+	b.Close()
+	a.ExpectState(2, false)
+
+	b, snap = alotest.Connect(t, addr, 2, 1)
+	wantOnline(t, snap, 1)
+	a.ExpectState(2, true)
+	a.Send(`{"online": false}`)
+	a.ExpectClosed()
+	b.ExpectState(1, false)
+}
+
+// A new session gets one online message per online friend, then ready; an
+// offline friend is not mentioned.
+func TestSnapshotThenReady(t *testing.T) {
+	addr := system(t, presence.Config{}, gateway.Config{})
+	alotest.Connect(t, addr, 2)
+	alotest.Connect(t, addr, 3, 1) // lists 1 back: irrelevant to the watchers policy
+	c := alotest.Dial(t, addr)
+	c.Send(alotest.Hello(1, 2, 3, 4, 2, 1)) // duplicates and self are dropped
+	seen := map[int64]bool{}
+	for range 2 {
+		m := c.Next()
+		if !m.IsState() || !*m.Online || seen[*m.UserID] {
+			t.Fatalf("snapshot: unexpected %s", m)
+		}
+		seen[*m.UserID] = true
+	}
+	if m := c.Next(); !m.Ready || m.Session == "" {
+		t.Fatalf("got %s, want ready with a session id", m)
+	}
+	if !seen[2] || !seen[3] {
+		t.Fatalf("snapshot %v, want 2 and 3", seen)
+	}
+}
+
+// A second session of an online user changes nothing for watchers; only the
+// last close sends offline. Both sessions get their friends' updates.
+func TestSecondSessionChangesNothing(t *testing.T) {
+	addr := system(t, presence.Config{}, gateway.Config{})
+	w, _ := alotest.Connect(t, addr, 10, 1, barrierUser)
+	s1, _ := alotest.Connect(t, addr, 1, 10)
+	w.ExpectState(1, true)
+	s2, snap := alotest.Connect(t, addr, 1, 10)
+	wantOnline(t, snap, 10)
+	barrier(t, addr, w)
+
+	// Both sessions of 1 hear about 10.
+	w.Send(`{"online": false}`)
+	s1.ExpectState(10, false)
+	s2.ExpectState(10, false)
+	w, _ = alotest.Connect(t, addr, 10, 1, barrierUser)
+	s1.ExpectState(10, true)
+	s2.ExpectState(10, true)
+
+	s1.Close()
+	barrier(t, addr, w) // no offline after the first close
+	s2.Send(`{"user_id": 1, "online": false}`) // the seed's logout
+	s2.ExpectClosed()
+	w.ExpectState(1, false)
+}
+
+// A friend-list update reports newly added friends who are online, and
+// changes whose transitions the user hears.
+func TestFriendListUpdate(t *testing.T) {
+	addr := system(t, presence.Config{}, gateway.Config{})
+	a, _ := alotest.Connect(t, addr, 1, 2, barrierUser)
+	c, _ := alotest.Connect(t, addr, 3)
+	a.Send(`{"friends": [2, 3, 3, 1, 999999]}`)
+	a.ExpectState(3, true)
+	c.Close()
+	a.ExpectState(3, false)
+
+	a.Send(`{"friends": [2, 999999]}`)
+	barrier(t, addr, a) // the update has been applied
+	alotest.Connect(t, addr, 3)
+	barrier(t, addr, a) // 3 is no longer watched
+	a.Send(`{"friends": [2, 3, 999999]}`)
+	a.ExpectState(3, true)
+}
+
+// Under the mutual policy, X's presence reaches W only if each lists the
+// other, and visibility follows changes of either list.
+func TestMutualPolicy(t *testing.T) {
+	addr := system(t, presence.Config{Policy: presence.PolicyMutual}, gateway.Config{})
+	a, _ := alotest.Connect(t, addr, 1, 2, barrierUser)
+	b, snap := alotest.Connect(t, addr, 2, barrierUser) // does not list 1
+	wantOnline(t, snap)
+	barrier(t, addr, a, b) // a heard nothing of 2
+
+	b.Send(`{"friends": [1, 999999]}`)
+	b.ExpectState(1, true)
+	a.ExpectState(2, true)
+
+	b.Send(`{"friends": [999999]}`)
+	a.ExpectState(2, false) // 1 lost sight of 2
+	barrier(t, addr, a, b)
+
+	b.Send(`{"friends": [1, 999999]}`)
+	b.ExpectState(1, true)
+	a.ExpectState(2, true)
+	b.Close()
+	a.ExpectState(2, false)
+}
+
+// The default policy lets anyone who lists X see X, listed back or not.
+func TestWatchersPolicyIsOneWay(t *testing.T) {
+	addr := system(t, presence.Config{}, gateway.Config{})
+	a, _ := alotest.Connect(t, addr, 1, 2)
+	b, snap := alotest.Connect(t, addr, 2, barrierUser)
+	wantOnline(t, snap)
+	a.ExpectState(2, true)
+	barrier(t, addr, b)
+}
+
+// Two gateways and one presence on one NATS: a user on gateway A hears a
+// friend connect to and leave gateway B.
+func TestAcrossGateways(t *testing.T) {
+	ns := alotest.NATS(t)
+	alotest.Presence(t, ns, presence.Config{})
+	_, addrA, _ := alotest.Gateway(t, ns, gateway.Config{ID: "a"})
+	_, addrB, stopB := alotest.Gateway(t, ns, gateway.Config{ID: "b"})
+
+	a, _ := alotest.Connect(t, addrA, 1, 2)
+	b, snap := alotest.Connect(t, addrB, 2, 1)
+	wantOnline(t, snap, 1)
+	a.ExpectState(2, true)
+	b.Close()
+	a.ExpectState(2, false)
+
+	// A clean stop of gateway B tells watchers its users went offline.
+	alotest.Connect(t, addrB, 2, 1)
+	a.ExpectState(2, true)
+	stopB()
+	a.ExpectState(2, false)
+}
+
+// Anyone may publish to a user's subject and reach every session of that
+// user, on every gateway.
+func TestUserSubjectReachesEverySession(t *testing.T) {
+	ns := alotest.NATS(t)
+	alotest.Presence(t, ns, presence.Config{})
+	_, addrA, _ := alotest.Gateway(t, ns, gateway.Config{})
+	_, addrB, _ := alotest.Gateway(t, ns, gateway.Config{})
+	s1, _ := alotest.Connect(t, addrA, 7)
+	s2, _ := alotest.Connect(t, addrB, 7)
+	s3, _ := alotest.Connect(t, addrB, 7)
+
+	nc := alotest.Conn(t, ns)
+	subjects := shared.MustSubjects("")
+	if err := nc.Publish(subjects.User(7), []byte(`{"user_id": 42, "online": true}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Not one JSON object on one line: dropped rather than breaking framing.
+	nc.Publish(subjects.User(7), []byte("{\"a\":\n1}"))
+	nc.Publish(subjects.User(7), []byte(`not json`))
+	nc.Publish(subjects.User(7), []byte(`{"user_id": 42, "online": false}`))
+	for _, s := range []*alotest.Client{s1, s2, s3} {
+		s.ExpectState(42, true)
+		s.ExpectState(42, false)
+	}
+	var _ = nats.Msg{}
+}

@@ -1,0 +1,124 @@
+// Package alotest starts real ALO parts for tests: an embedded NATS server on
+// a random loopback port, presence, gateways, and line-protocol clients over
+// real TCP. Everything it starts is stopped by t.Cleanup.
+package alotest
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/alo-presence/alo/gateway"
+	"github.com/alo-presence/alo/internal/cli"
+	"github.com/alo-presence/alo/presence"
+)
+
+// Timeout is how long tests wait for something that should happen. It is
+// generous because CI machines are shared; waits end as soon as the
+// condition holds.
+const Timeout = 10 * time.Second
+
+// NATS starts a NATS server on a random loopback port.
+func NATS(t testing.TB) *server.Server {
+	t.Helper()
+	return NATSOn(t, server.RANDOM_PORT)
+}
+
+// NATSOn starts a NATS server on a given loopback port (for restarts).
+func NATSOn(t testing.TB, port int) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(Timeout) {
+		t.Fatal("nats server did not start")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
+// Conn connects to ns with the options ALO's binaries use.
+func Conn(t testing.TB, ns *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL(), cli.NATSOptions("test", cli.Discard())...)
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Presence runs a presence service on its own connection to ns. A zero
+// Rebuild in cfg means none here, since tests start presence first. The
+// returned function stops it and waits.
+func Presence(t testing.TB, ns *server.Server, cfg presence.Config) (stop func()) {
+	t.Helper()
+	if cfg.Rebuild == 0 {
+		cfg.Rebuild = -1
+	}
+	svc, err := presence.New(Conn(t, ns), cli.Discard(), cfg)
+	if err != nil {
+		t.Fatalf("presence: %v", err)
+	}
+	return run(t, svc.Run)
+}
+
+// Gateway runs a gateway on its own connection to ns, listening on a random
+// loopback port. It returns the server, its address, and a function that
+// stops it and waits for it to drain.
+func Gateway(t testing.TB, ns *server.Server, cfg gateway.Config) (*gateway.Server, string, func()) {
+	t.Helper()
+	srv, err := gateway.New(Conn(t, ns), cli.Discard(), cfg)
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, func(ctx context.Context) error { return cli.ServeGateway(ctx, srv, ln) })
+	return srv, ln.Addr().String(), stop
+}
+
+// run runs f until the returned stop is called (or the test ends).
+func run(t testing.TB, f func(context.Context) error) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("stopped with error: %v", err)
+			}
+		case <-time.After(Timeout):
+			t.Errorf("did not stop within %v", Timeout)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// WaitFor polls cond until it holds or the timeout passes.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
