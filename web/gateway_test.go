@@ -1,0 +1,151 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alo-presence/alo/client"
+	"github.com/alo-presence/alo/client/clienttest"
+	"github.com/alo-presence/alo/internal/cdp"
+)
+
+// How this test finds the real page: alo's flag for its HTTP listener (the
+// page at /, the WebSocket at /ws) and the "for" of its "listening" log
+// line. The test skips while alo has no such flag.
+const (
+	httpFlag    = "--http"
+	httpLogName = "http"
+)
+
+// startRealALO builds and starts cmd/alo on loopback and returns its
+// client TCP and HTTP addresses.
+func startRealALO(t *testing.T) (tcpAddr, httpAddr string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "alo")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/alo").CombinedOutput(); err != nil {
+		t.Fatalf("go build cmd/alo: %v\n%s", err, out)
+	}
+	help, _ := exec.Command(bin, "--help").CombinedOutput()
+	if !strings.Contains(string(help), httpFlag+" ") {
+		t.Skipf("alo has no %s listener yet", httpFlag)
+	}
+	cmd := exec.Command(bin, "--tcp", "127.0.0.1:0", httpFlag, "127.0.0.1:0", "--log-format", "json")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addrs := make(chan [2]string, 8)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var l struct{ Msg, For, Addr string }
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" {
+				addrs <- [2]string{l.For, l.Addr}
+			}
+		}
+	}()
+	deadline := time.After(30 * time.Second)
+	for tcpAddr == "" || httpAddr == "" {
+		select {
+		case a := <-addrs:
+			switch a[0] {
+			case "clients":
+				tcpAddr = a[1]
+			case httpLogName:
+				httpAddr = a[1]
+			}
+		case <-deadline:
+			t.Fatalf("alo did not report its addresses (tcp %q, http %q)", tcpAddr, httpAddr)
+		}
+	}
+	return tcpAddr, httpAddr
+}
+
+// TestPageAgainstRealGateway signs in on the page served by the real alo
+// over its real /ws, while a TCP client plays the friend: the page and the
+// TCP client must see each other come and go.
+func TestPageAgainstRealGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs alo")
+	}
+	tcpAddr, httpAddr := startRealALO(t)
+	b := cdp.ForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	p, err := b.NewPage(ctx, 960, 900)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pageCheck{t: t, ctx: ctx, p: p}
+	if err := p.Navigate(ctx, "http://"+httpAddr+"/?user=1&friends=2&connect=1"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(status("live"))
+	c.waitFor(offline("2"))
+
+	// User 2 signs in over TCP and lists 1: each sees the other online.
+	friend, err := client.New(client.Config{Addr: tcpAddr, UserID: 2, Friends: []int64{1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- friend.Run(ctx) }()
+	seen := client.NewRoster(friend.Friends())
+	waitRoster := func(want bool) {
+		t.Helper()
+		deadline := time.After(clienttest.Timeout)
+		for {
+			for _, f := range seen.Friends() {
+				if f.UserID == 1 && f.Online == want && seen.Live() {
+					return
+				}
+			}
+			select {
+			case ev := <-friend.Events():
+				seen.Apply(ev)
+			case <-deadline:
+				t.Fatalf("TCP user 2 never saw user 1 online=%v", want)
+			}
+		}
+	}
+	waitRoster(true)
+	c.waitFor(online("2"))
+	c.screenshot("real-live")
+
+	// The page logs out: user 2 sees 1 go offline.
+	c.eval(`document.getElementById("logout").click()`)
+	c.waitFor(status("idle"))
+	waitRoster(false)
+
+	// User 2 logs out; the page signs in again and sees 2 offline.
+	if err := friend.Logout(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range friend.Events() {
+		}
+	}()
+	if err := <-runErr; err != nil {
+		t.Fatalf("TCP user 2: %v", err)
+	}
+	c.eval(`document.getElementById("connectForm").requestSubmit()`)
+	c.waitFor(status("live"))
+	c.waitFor(offline("2"))
+	if ex := p.Exceptions(); len(ex) > 0 {
+		t.Fatalf("uncaught exceptions in the page:\n%s", strings.Join(ex, "\n"))
+	}
+}
