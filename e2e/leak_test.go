@@ -20,7 +20,7 @@ func TestNoGoroutineLeftAfterShutdown(t *testing.T) {
 	a, _ := alotest.Connect(t, addr, 1, 2)
 	alotest.Connect(t, addr, 2, 1)
 	a.ExpectState(2, true)
-	alotest.Dial(t, addr)                      // never says hello
+	alotest.Dial(t, addr)                     // never says hello
 	alotest.Dial(t, addr).Send(`{"user_id":`) // half a hello
 	stopGateway()
 	stopPresence()

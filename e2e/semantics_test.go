@@ -76,7 +76,7 @@ func TestSecondSessionChangesNothing(t *testing.T) {
 	s2.ExpectState(10, true)
 
 	s1.Close()
-	barrier(t, addr, w) // no offline after the first close
+	barrier(t, addr, w)                        // no offline after the first close
 	s2.Send(`{"user_id": 1, "online": false}`) // the seed's logout
 	s2.ExpectClosed()
 	w.ExpectState(1, false)

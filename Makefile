@@ -1,0 +1,38 @@
+# ALO — make targets. `make` alone lists them.
+.DEFAULT_GOAL := help
+GO ?= go
+BIN := bin
+
+.PHONY: help run build test vet fmt-check race fuzz bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: ## run ALO in one process: embedded NATS, presence, gateway on :8080
+	$(GO) run ./cmd/alo
+
+build: ## build every binary into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+test: vet fmt-check race ## what CI runs: vet, gofmt, and every test with the race detector
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+race:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz: ## fuzz the client decoder for FUZZTIME (default 60s)
+	$(GO) test -run '^$$' -fuzz FuzzDecodeClient -fuzztime $(or $(FUZZTIME),60s) ./shared/
+
+bench: ## run the Go benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean: ## remove build output
+	rm -rf $(BIN)
+
+-include deploy/compose.mk
