@@ -2,6 +2,7 @@ package cdp
 
 import (
 	"context"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -26,9 +27,10 @@ func ForTest(t testing.TB) *Browser {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var stderr = os.Stderr
-	if os.Getenv("ALO_BROWSER_LOG") == "" {
-		stderr = nil // Chromium is chatty even when all is well
+	// Chromium is chatty even when all is well: its log only on request.
+	var stderr io.Writer
+	if os.Getenv("ALO_BROWSER_LOG") != "" {
+		stderr = os.Stderr
 	}
 	b, err := Launch(ctx, Options{Path: path, Stderr: stderr})
 	if err != nil {
