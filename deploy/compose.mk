@@ -15,18 +15,18 @@ ALO_IMAGE_COMMIT = $(shell git rev-parse --short HEAD 2>/dev/null || echo unknow
 
 .PHONY: images up down logs test-compose
 
-images:
+images: ## build the alo-gateway and alo-presence images from binaries compiled here (no registry)
 	ALO_VERSION="$(ALO_IMAGE_VERSION)" ALO_COMMIT="$(ALO_IMAGE_COMMIT)" bash deploy/build-images.sh
 
-up: images
+up: images ## start nats, presence and ALO_GATEWAYS (3) gateways with docker compose
 	$(COMPOSE) up -d --no-build --scale gateway=$(ALO_GATEWAYS)
 	$(COMPOSE) ps
 
-down:
+down: ## stop and remove the compose stack
 	$(COMPOSE) down --remove-orphans
 
-logs:
+logs: ## follow the compose stack's logs
 	$(COMPOSE) logs -f --tail=100
 
-test-compose:
+test-compose: ## prove the compose deployment end to end (installs and starts Docker if absent; root)
 	bash deploy/test-compose.sh

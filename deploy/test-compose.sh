@@ -70,7 +70,7 @@ apt_install() {
 
 start_dockerd() { # args: extra dockerd options
 	[ "$(id -u)" = 0 ] || die "dockerd is not running and only root can start it"
-	say "starting dockerd $* (log: $OUT/dockerd.log)"
+	say "starting dockerd${*:+ $*} (log: $OUT/dockerd.log)"
 	setsid dockerd "$@" >"$OUT/dockerd.log" 2>&1 &
 	DOCKERD_PID=$!
 	local i

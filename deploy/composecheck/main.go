@@ -42,6 +42,7 @@ var (
 	flagScale     = flag.Int("scale", 3, "how many gateways the stack runs at the start")
 	flagMonitor   = flag.String("nats-monitor", "", "published NATS monitoring address (host:port); checked when set")
 	flagOffline   = flag.Duration("offline-within", 2*time.Second, "deadline for a watcher to see online:false after the stopped gateway closed its user's connection")
+	flagDrain     = flag.Duration("drain-within", 5*time.Second, "deadline, from the start of the scale-down, for a stopped gateway to close its clients' connections (well under the 10 s stop_grace_period, so a gateway that ignores SIGTERM fails)")
 	flagDeadline  = flag.Duration("deadline", 10*time.Second, "deadline for any other expected message")
 	flagHealthy   = flag.Duration("healthy-within", 90*time.Second, "deadline for containers to report healthy")
 	flagProbe     = flag.String("probe", "--health-probe", "the binaries' flag that probes a URL and exits 0 on HTTP 200")
@@ -529,9 +530,14 @@ func run() error {
 	for _, c := range stopped {
 		closed := c.waitFor(*flagDeadline, func() bool { return !c.eof.IsZero() })
 		c.mu.Lock()
-		at := c.eof.Sub(start).Round(time.Millisecond)
+		at := c.eof.Sub(start)
 		c.mu.Unlock()
-		check(closed, "%s: its gateway closed the connection (%v after the scale-down began)", c, at)
+		if !closed {
+			fail("%s: its gateway closed the connection within %v of the scale-down: %s", c, *flagDeadline, c.state())
+			continue
+		}
+		check(at <= *flagDrain, "%s: its gateway drained on SIGTERM and closed the connection %v after the scale-down began (limit %v)",
+			c, at.Round(time.Millisecond), *flagDrain)
 	}
 	for _, w := range stayed {
 		for _, c := range stopped {
