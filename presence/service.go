@@ -234,3 +234,21 @@ func (p *publisher) publish(subject string, data []byte) {
 		p.log.Debug("publish failed", "subject", subject, "err", err)
 	}
 }
+
+// errNATSDown is the readiness failure while NATS is unreachable.
+var errNATSDown = errors.New("presence: not connected to nats")
+
+// Ready reports whether presence can serve: it is connected to NATS.
+func (s *Service) Ready(context.Context) error {
+	if !s.nc.IsConnected() {
+		return errNATSDown
+	}
+	return nil
+}
+
+// Stats returns a summary of presence's state as of the last event.
+func (s *Service) Stats() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}

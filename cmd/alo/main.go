@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/alo-presence/alo/gateway"
 	"github.com/alo-presence/alo/internal/cli"
+	"github.com/alo-presence/alo/presence"
 )
 
 func main() {
@@ -32,6 +34,8 @@ func run(args []string) error {
 	var logFlags cli.LogFlags
 	logFlags.Register(fs)
 	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections (JSON Lines)")
+	var httpFlags cli.HTTPFlags
+	httpFlags.Register(fs, ":8081")
 	natsListen := fs.String("nats-listen", "", "`address` where the embedded NATS server accepts other processes (default: in-process connections only)")
 	cli.PrefixFlag(fs)
 	gatewayConfig := cli.GatewayFlags(fs)
@@ -41,6 +45,9 @@ func run(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if httpFlags.Probe != "" {
+		return cli.RunProbe(httpFlags.Probe)
 	}
 	log, err := logFlags.Logger(os.Stderr)
 	if err != nil {
@@ -84,8 +91,12 @@ func run(args []string) error {
 	// still reach the watchers attached from elsewhere.
 	pctx, stopPresence := context.WithCancel(context.Background())
 	defer stopPresence()
+	svc, err := presence.New(pnc, log.With("component", "presence"), pcfg)
+	if err != nil {
+		return err
+	}
 	presenceDone := make(chan error, 1)
-	go func() { presenceDone <- cli.RunPresence(pctx, pnc, log.With("component", "presence"), pcfg) }()
+	go func() { presenceDone <- svc.Run(pctx) }()
 
 	srv, err := gateway.New(gnc, log.With("component", "gateway"), gatewayConfig())
 	if err != nil {
@@ -95,10 +106,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	err = cli.ServeGateway(ctx, srv, ln)
+	err = cli.RunAll(ctx,
+		func(ctx context.Context) error { return cli.ServeGateway(ctx, srv, ln) },
+		func(ctx context.Context) error {
+			return cli.ServeHTTP(ctx, log, httpFlags.Addr, cli.HealthMux(srv.Ready, func() any { return srv.Stats() }))
+		})
 	pnc.Flush()
 	stopPresence()
-	return err
+	return errors.Join(err, <-presenceDone)
 }
 
 // flagSet reports whether a flag was given, on the command line or in the

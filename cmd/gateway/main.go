@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,6 +27,8 @@ func run(args []string) error {
 	var logFlags cli.LogFlags
 	logFlags.Register(fs)
 	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections (JSON Lines)")
+	var httpFlags cli.HTTPFlags
+	httpFlags.Register(fs, "")
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server `URLs`, comma-separated")
 	cli.PrefixFlag(fs)
 	config := cli.GatewayFlags(fs)
@@ -34,6 +37,9 @@ func run(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if httpFlags.Probe != "" {
+		return cli.RunProbe(httpFlags.Probe)
 	}
 	log, err := logFlags.Logger(os.Stderr)
 	if err != nil {
@@ -56,5 +62,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	return cli.ServeGateway(ctx, srv, ln)
+	return cli.RunAll(ctx,
+		func(ctx context.Context) error { return cli.ServeGateway(ctx, srv, ln) },
+		func(ctx context.Context) error {
+			return cli.ServeHTTP(ctx, log, httpFlags.Addr, gatewayMux(srv))
+		})
+}
+
+// gatewayMux is what the gateway serves over HTTP.
+func gatewayMux(srv *gateway.Server) http.Handler {
+	return cli.HealthMux(srv.Ready, func() any { return srv.Stats() })
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/alo-presence/alo/internal/cli"
+	"github.com/alo-presence/alo/presence"
 )
 
 func main() {
@@ -24,6 +25,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("presence", flag.ContinueOnError)
 	var logFlags cli.LogFlags
 	logFlags.Register(fs)
+	var httpFlags cli.HTTPFlags
+	httpFlags.Register(fs, "")
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server `URLs`, comma-separated")
 	cli.PrefixFlag(fs)
 	config := cli.PresenceFlags(fs)
@@ -32,6 +35,9 @@ func run(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if httpFlags.Probe != "" {
+		return cli.RunProbe(httpFlags.Probe)
 	}
 	log, err := logFlags.Logger(os.Stderr)
 	if err != nil {
@@ -48,5 +54,11 @@ func run(args []string) error {
 		return err
 	}
 	defer nc.Close()
-	return cli.RunPresence(ctx, nc, log, cfg)
+	svc, err := presence.New(nc, log, cfg)
+	if err != nil {
+		return err
+	}
+	return cli.RunAll(ctx, svc.Run, func(ctx context.Context) error {
+		return cli.ServeHTTP(ctx, log, httpFlags.Addr, cli.HealthMux(svc.Ready, svc.Stats))
+	})
 }

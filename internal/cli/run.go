@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/alo-presence/alo/gateway"
-	"github.com/alo-presence/alo/presence"
 )
 
 // ServeGateway runs a gateway on ln until ctx is done, and returns once it has
@@ -38,15 +37,6 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// RunPresence runs presence until ctx is done.
-func RunPresence(ctx context.Context, nc *nats.Conn, log *slog.Logger, cfg presence.Config) error {
-	svc, err := presence.New(nc, log, cfg)
-	if err != nil {
-		return err
-	}
-	return svc.Run(ctx)
-}
-
 // Listen opens a TCP listener and logs where it listens.
 func Listen(log *slog.Logger, what, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -60,3 +50,25 @@ func Listen(log *slog.Logger, what, addr string) (net.Listener, error) {
 // DrainTimeout bounds how long a binary waits for its components to stop
 // after a signal.
 const DrainTimeout = 10 * time.Second
+
+// RunAll runs each function until ctx is done or one of them fails, which
+// stops the others; it waits for all and returns their errors joined.
+func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(fns))
+	for _, f := range fns {
+		go func() {
+			err := f(ctx)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var all []error
+	for range fns {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}

@@ -1,0 +1,22 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// errNATSDown is the readiness failure while NATS is unreachable.
+var errNATSDown = errors.New("gateway: not connected to nats")
+
+// Ready reports whether the gateway can serve sessions: it is connected to
+// NATS and presence answers.
+func (srv *Server) Ready(ctx context.Context) error {
+	if !srv.nc.IsConnected() {
+		return errNATSDown
+	}
+	if _, err := srv.nc.RequestWithContext(ctx, srv.subjects.PresencePing(), nil); err != nil {
+		return fmt.Errorf("gateway: presence does not answer: %w", err)
+	}
+	return nil
+}
