@@ -167,7 +167,7 @@ func TestProcesses(t *testing.T) {
 func TestDevModeWithExternalGateway(t *testing.T) {
 	natsAddr := freePort(t)
 	tcp := freePort(t)
-	alo := Start(t, "alo", "--tcp", tcp, "--nats-listen", natsAddr)
+	alo := Start(t, "alo", "--tcp", tcp, "--nats-listen", natsAddr, "--http", freePort(t))
 	waitListening(t, tcp)
 	gw := StartGateway(t, "nats://"+natsAddr)
 
