@@ -2,10 +2,59 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// DebugEnv, set to a number n, makes workers print the first n mismatches
+// they find to stderr, with the transitions and the window they were
+// judged against: what a developer needs to tell a server bug from a
+// checker bug.
+const DebugEnv = "ALO_BENCH_DEBUG"
+
+var debugChecks atomic.Int64
+
+func init() {
+	n, _ := strconv.Atoi(os.Getenv(DebugEnv))
+	debugChecks.Store(int64(n))
+	debugOn = n > 0
+}
+
+var debugOn bool
+
+// explainStranger prints a message about a user the watcher does not list.
+func (w *Worker) explainStranger(s *session, win window, x int, online bool) {
+	if debugChecks.Add(-1) >= 0 {
+		s.mu.Lock()
+		trace := strings.Join(s.trace, "\n    ")
+		s.mu.Unlock()
+		fmt.Fprintf(os.Stderr, "mismatch: watcher %d (friends %v) got online=%v about %d, not on its list\n  session hello %d ready %d end %d, lines:\n    %s\n",
+			w.cfg.UserBase+int64(s.user), w.friendIDs(s.user), online, w.cfg.UserBase+int64(x), win.helloAt, win.readyAt, win.endAt, trace)
+	}
+}
+
+// explain prints one mismatch.
+func (w *Worker) explain(watcher, friend int, win window, l []expElem, cutLo, cutHi, owed int, rec []bool, r matchResult) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mismatch: watcher %d friend %d: %+v\n  session hello %d ready %d end %d\n  friend transitions:",
+		w.cfg.UserBase+int64(watcher), w.cfg.UserBase+int64(friend), r, win.helloAt, win.readyAt, win.endAt)
+	for k := range w.hist.Count(friend) {
+		st, c := w.hist.At(friend, k)
+		kind := "on"
+		if k%2 == 1 {
+			kind = "off"
+		}
+		fmt.Fprintf(&b, " %s@%d(conf %d)", kind, st, c)
+	}
+	fmt.Fprintf(&b, "\n  owed %v cut %d..%d owed-end %d; received %v\n", l, cutLo, cutHi, owed, rec)
+	os.Stderr.WriteString(b.String())
+}
 
 // checkQueue holds ended sessions until the deadline has passed since their
 // end, so every transition that could be owed to them is in the history
@@ -83,6 +132,7 @@ func (w *Worker) checkSession(s *session, sc *checkScratch) {
 	for _, f := range sc.friends {
 		for i < len(receipts) && int(receipts[i]>>1) < int(f) {
 			res.spurious++ // about a user it does not watch
+			w.explainStranger(s, win, int(receipts[i]>>1), receipts[i]&1 == 1)
 			i++
 		}
 		sc.rec = sc.rec[:0]
@@ -97,9 +147,15 @@ func (w *Worker) checkSession(s *session, sc *checkScratch) {
 		res.lost += r.lost
 		res.dup += r.dup
 		res.spurious += r.spurious
+		if r != (matchResult{}) && debugChecks.Add(-1) >= 0 {
+			w.explain(s.user, int(f), win, sc.exp, lo, hi, owed, sc.rec, r)
+		}
 		if !finalAgrees(sc.exp, owed, sc.rec) {
 			wrong++
 		}
+	}
+	for _, rc := range receipts[i:] {
+		w.explainStranger(s, win, int(rc>>1), rc&1 == 1)
 	}
 	res.spurious += len(receipts) - i + foreign
 	w.cnt.sessions.Add(1)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -24,6 +25,7 @@ type session struct {
 	checked  bool  // already checked: it must not be again
 	receipts []uint32
 	foreign  int // state messages about users outside the run
+	trace    []string // with ALO_BENCH_DEBUG: every line received, timed
 }
 
 // receipt packs a friend index and a state.
@@ -110,6 +112,11 @@ func (w *Worker) readLoop(s *session) {
 		}
 		now := w.clock.Now()
 		line = trimEOL(line)
+		if debugOn {
+			s.mu.Lock()
+			s.trace = append(s.trace, fmt.Sprintf("%d %s", now, line))
+			s.mu.Unlock()
+		}
 		if len(line) == 0 {
 			continue // a keep-alive
 		}

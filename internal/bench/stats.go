@@ -126,3 +126,30 @@ func (l *lockedHist) take() HistData {
 	l.mu.Unlock()
 	return d
 }
+
+// counterFields lists the counters of s, so add and sub cannot forget one.
+func (s *Stats) counterFields() []*int64 {
+	return []*int64{&s.Dials, &s.DialFails, &s.Ready, &s.Logouts, &s.ServerCloses, &s.ErrorMsgs,
+		&s.BadLines, &s.Open, &s.Online, &s.Notifs, &s.Snapshots, &s.Late, &s.Unmatched,
+		&s.Skipped, &s.Scheduled, &s.Checked, &s.Sessions, &s.Lost, &s.Dup, &s.Spurious, &s.WrongFinal}
+}
+
+// add adds o's counters to s.
+func (s *Stats) add(o *Stats) {
+	a, b := s.counterFields(), o.counterFields()
+	for i := range a {
+		*a[i] += *b[i]
+	}
+}
+
+// sub returns s's counters minus o's; gauges (Open, Online) keep s's value.
+func (s *Stats) sub(o *Stats) Stats {
+	d := *s
+	a, b := d.counterFields(), o.counterFields()
+	for i := range a {
+		*a[i] -= *b[i]
+	}
+	d.Open, d.Online = s.Open, s.Online
+	d.LatOnline, d.LatOffline, d.LatReady, d.Lag, d.Hot, d.Storm = HistData{}, HistData{}, HistData{}, HistData{}, nil, nil
+	return d
+}

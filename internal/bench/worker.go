@@ -134,6 +134,9 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	w.offq = make([]int32, 0, n)
 	for l := range n {
 		w.st[l].offAt = -1 << 62
+		if w.user(l) == cfg.HotUser {
+			continue // only ever moved by explicit commands
+		}
 		w.offq = append(w.offq, int32(l))
 	}
 	// Users join in a shuffled order so that the first ones online are not
