@@ -24,7 +24,7 @@ type session struct {
 	closing  bool  // the tool ended it
 	checked  bool  // already checked: it must not be again
 	receipts []uint32
-	foreign  int // state messages about users outside the run
+	foreign  int      // state messages about users outside the run
 	trace    []string // with ALO_BENCH_DEBUG: every line received, timed
 }
 
