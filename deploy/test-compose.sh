@@ -12,7 +12,8 @@
 #  3. Checks the images: non-root, no shell, version stamped, and that the
 #     runtime stages of deploy/Dockerfile and deploy/Dockerfile.prebuilt agree.
 #  4. Brings docker-compose.yml up with 3 gateways under its own project name
-#     and ports (127.0.0.1:28080-28089, NATS monitoring on 127.0.0.1:28222),
+#     and ports (127.0.0.1:28080-28089 for clients, 28180-28189 for the
+#     gateways' HTTP, NATS monitoring on 127.0.0.1:28222),
 #     then deploy/composecheck connects clients to each gateway through its
 #     published port and checks, with deadlines: health endpoints, friends
 #     seeing each other across gateways, the users of the gateways stopped by
@@ -24,8 +25,9 @@
 # "test-compose: N passed, M failed"; it exits non-zero on any failure.
 #
 # Environment: ALO_TEST_NATS_IMAGE (see 2), ALO_TEST_GATEWAY_PORTS (28080-28089),
-# ALO_TEST_MONITOR_PORT (28222), ALO_KEEP_DOCKERD=1 (leave a dockerd this
-# script started running), ALO_TEST_VERBOSE=1 (print every client message).
+# ALO_TEST_GATEWAY_HTTP_PORTS (28180-28189), ALO_TEST_MONITOR_PORT (28222),
+# ALO_KEEP_DOCKERD=1 (leave a dockerd this script started running),
+# ALO_TEST_VERBOSE=1 (print every client message).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -37,6 +39,7 @@ TAG=composetest
 NATS_IMAGE=${ALO_TEST_NATS_IMAGE:-alo-composetest/nats:local}
 BUILD_STANDIN=$([ -z "${ALO_TEST_NATS_IMAGE:-}" ] && echo yes || echo no)
 GATEWAY_PORTS=${ALO_TEST_GATEWAY_PORTS:-28080-28089}
+GATEWAY_HTTP_PORTS=${ALO_TEST_GATEWAY_HTTP_PORTS:-28180-28189}
 MONITOR_PORT=${ALO_TEST_MONITOR_PORT:-28222}
 PASS=0
 FAIL=0
@@ -121,7 +124,7 @@ ensure_engine() {
 # ---- the stack ----
 
 export ALO_TAG=$TAG ALO_NATS_IMAGE=$NATS_IMAGE ALO_BIND=127.0.0.1
-export ALO_GATEWAY_PORTS=$GATEWAY_PORTS ALO_NATS_MONITOR_PORT=$MONITOR_PORT
+export ALO_GATEWAY_PORTS=$GATEWAY_PORTS ALO_GATEWAY_HTTP_PORTS=$GATEWAY_HTTP_PORTS ALO_NATS_MONITOR_PORT=$MONITOR_PORT
 export ALO_LOG_LEVEL=debug ALO_LOG_FORMAT=json
 export ALO_VERSION=${ALO_VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 export ALO_COMMIT=${ALO_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}

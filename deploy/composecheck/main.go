@@ -101,6 +101,7 @@ type container struct {
 	Name   string
 	Number int    // com.docker.compose.container-number
 	Addr   string // published client address on the host
+	HTTP   string // published HTTP address on the host, if any
 	Health string
 	Exe    string // the binary inside the image, for the health probe
 }
@@ -172,13 +173,19 @@ func containers(service string) ([]container, error) {
 		if len(r.Config.Entrypoint) > 0 {
 			c.Exe = r.Config.Entrypoint[0]
 		}
-		if b := r.NetworkSettings.Ports[*flagPort]; len(b) > 0 {
+		published := func(port string) string {
+			b := r.NetworkSettings.Ports[port]
+			if len(b) == 0 {
+				return ""
+			}
 			host := b[0].HostIP
 			if host == "" || host == "0.0.0.0" {
 				host = "127.0.0.1"
 			}
-			c.Addr = net.JoinHostPort(host, b[0].HostPort)
+			return net.JoinHostPort(host, b[0].HostPort)
 		}
+		c.Addr = published(*flagPort)
+		c.HTTP = published(*flagHTTPPort + "/tcp")
 		cs = append(cs, c)
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Number < cs[j].Number })
@@ -455,6 +462,10 @@ func run() error {
 		}
 		err := probe(g, "/no-such-endpoint")
 		check(err != nil, "%s: the probe fails on a 404 (so a passing probe means something)", g.Name)
+		if g.Exe == "/gateway" {
+			code, body, err := get("http://" + g.HTTP + "/readyz")
+			check(g.HTTP != "" && code == 200, "%s: /readyz through its published HTTP port %s answers %d %s (%v)", g.Name, g.HTTP, code, body, err)
+		}
 	}
 	gws = gws[:len(gws)-1]
 
@@ -615,6 +626,17 @@ func run() error {
 		}
 	}
 	return nil
+}
+
+func get(url string) (int, string, error) {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	return resp.StatusCode, string(bytes.TrimSpace(body)), nil
 }
 
 func checkMonitor(minConns int) {
