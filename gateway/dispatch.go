@@ -41,7 +41,6 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 	}
 	switch m.Subject {
 	case d.ctl:
-		d.control = shared.Control{Sessions: d.control.Sessions[:0]}
 		if err := shared.UnmarshalControl(m.Data, &d.control); err != nil {
 			srv.log.Warn("bad control message", "err", err)
 			return

@@ -120,7 +120,6 @@ func (s *Service) Run(ctx context.Context) error {
 			s.nc.Flush()
 			return nil
 		case m := <-msgs:
-			batch = shared.Batch{Events: batch.Events[:0]}
 			if err := shared.UnmarshalBatch(m.Data, &batch); err != nil || batch.Gateway == "" {
 				s.log.Warn("bad event batch", "subject", m.Subject, "err", err)
 				continue

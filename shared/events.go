@@ -81,14 +81,27 @@ type SessionState struct {
 // MarshalBatch encodes a batch for the wire.
 func MarshalBatch(b *Batch) ([]byte, error) { return json.Marshal(b) }
 
-// UnmarshalBatch decodes a batch from the wire.
-func UnmarshalBatch(data []byte, b *Batch) error { return json.Unmarshal(data, b) }
+// UnmarshalBatch decodes a batch from the wire into b, reusing its event
+// slice. Reused events are zeroed first: the decoder leaves fields that a
+// message omits as they were.
+func UnmarshalBatch(data []byte, b *Batch) error {
+	events := b.Events[:cap(b.Events)]
+	clear(events)
+	*b = Batch{Events: events[:0]}
+	return json.Unmarshal(data, b)
+}
 
 // MarshalControl encodes a control message for the wire.
 func MarshalControl(c *Control) ([]byte, error) { return json.Marshal(c) }
 
-// UnmarshalControl decodes a control message from the wire.
-func UnmarshalControl(data []byte, c *Control) error { return json.Unmarshal(data, c) }
+// UnmarshalControl decodes a control message from the wire into c, reusing
+// its slice, zeroed first like UnmarshalBatch's.
+func UnmarshalControl(data []byte, c *Control) error {
+	sessions := c.Sessions[:cap(c.Sessions)]
+	clear(sessions)
+	*c = Control{Sessions: sessions[:0]}
+	return json.Unmarshal(data, c)
+}
 
 // SessionHash is a session's contribution to a gateway's digest. Digests are
 // the XOR of the hashes of the sessions in a set, so both sides can update

@@ -1,0 +1,35 @@
+package shared
+
+import "testing"
+
+// Decoding into reused values must not let a field that the new message
+// omits keep the previous message's value.
+func TestUnmarshalReuseLeavesNothingStale(t *testing.T) {
+	var b Batch
+	first := []byte(`{"gw":"a","boot":"x","events":[{"type":"open","sid":"1","user_id":5,"friends":[1,2],"known":[1],"ready":true,"sync":true,"gen":3}]}`)
+	second := []byte(`{"gw":"b","boot":"y","events":[{"type":"update","sid":"2","user_id":6}]}`)
+	if err := UnmarshalBatch(first, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := UnmarshalBatch(second, &b); err != nil {
+		t.Fatal(err)
+	}
+	ev := b.Events[0]
+	if ev.Friends != nil || ev.Known != nil || ev.Ready || ev.Sync || ev.Gen != 0 {
+		t.Fatalf("stale fields after reuse: %+v", ev)
+	}
+
+	var c Control
+	if err := UnmarshalControl([]byte(`{"sessions":[{"sid":"1","online":[7],"offline":[8]}]}`), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := UnmarshalControl([]byte(`{"sessions":[{"sid":"2"}]}`), &c); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Sessions[0]; st.Online != nil || st.Offline != nil || st.Session != "2" {
+		t.Fatalf("stale fields after reuse: %+v", st)
+	}
+	if err := UnmarshalControl([]byte(`{"sync":true}`), &c); err != nil || !c.Sync || len(c.Sessions) != 0 {
+		t.Fatalf("sync request decoded as %+v, %v", c, err)
+	}
+}
