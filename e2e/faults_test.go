@@ -149,7 +149,7 @@ func TestPresenceRestarted(t *testing.T) {
 		t.Fatalf("snapshot %v for a user without friends", snap)
 	}
 	alotest.Connect(t, gwB.Addr, 4)
-	w.ExpectState(4, true) // notifications flow again
+	w.ExpectState(4, true)  // notifications flow again
 	barrier(t, gwA.Addr, w) // and 1 was never reported offline
 }
 
