@@ -26,7 +26,9 @@ type window struct {
 // expElem is one message the watcher may be owed.
 type expElem struct {
 	online bool
-	void   bool // the transition may never have reached the server
+	void   bool  // the transition may never have reached the server
+	lo     int64 // when it began; the snapshot's element has 0
+	hi     int64 // when it had registered at the latest
 }
 
 // expected builds the sequence for friend x seen from window w, given the
@@ -53,29 +55,32 @@ func expected(h *History, x int, w window, deadline int64, buf []expElem) (l []e
 	}
 	// Those that may have registered on either side of it.
 	for ; k < n; k++ {
-		lo, _, void := bracket(h, x, k, deadline)
+		lo, hi, void := bracket(h, x, k, deadline)
 		if lo > w.readyAt || lo > w.endAt {
 			break
 		}
-		l = append(l, expElem{online: k%2 == 0, void: void})
+		l = append(l, expElem{online: k%2 == 0, void: void, lo: lo, hi: hi})
 	}
 	cutHi = len(l)
-	// Those surely after it and surely owed before the session ended.
+	// Those surely after it, up to the session's end.
 	for ; k < n; k++ {
-		lo, _, void := bracket(h, x, k, deadline)
-		if lo+deadline >= w.endAt {
-			break
-		}
-		l = append(l, expElem{online: k%2 == 0, void: void})
-	}
-	owedEnd = len(l)
-	// Those too close to the end to be owed, but which may arrive.
-	for ; k < n; k++ {
-		lo, _, void := bracket(h, x, k, deadline)
+		lo, hi, void := bracket(h, x, k, deadline)
 		if lo > w.endAt {
 			break
 		}
-		l = append(l, expElem{online: k%2 == 0, void: void})
+		l = append(l, expElem{online: k%2 == 0, void: void, lo: lo, hi: hi})
+	}
+	// From the first one begun within the deadline of the end (which may
+	// be one that raced the registration too, in a short session), or that
+	// may have registered only after the session ended (a friend whose own
+	// ready came later: the server was slow, but owed this session nothing),
+	// delivery is not owed: any prefix of the rest may arrive.
+	owedEnd = len(l)
+	for i := cutLo; i < len(l); i++ {
+		if l[i].lo+deadline >= w.endAt || l[i].hi >= w.endAt {
+			owedEnd = i
+			break
+		}
 	}
 	return l, cutLo, cutHi, owedEnd
 }
@@ -114,13 +119,22 @@ func match(l []expElem, cutLo, cutHi, owedEnd int, rec []bool, dp []int) (matchR
 	if fastMatch(l, cutLo, cutHi, owedEnd, rec) {
 		return matchResult{}, dp
 	}
+	// Ties between "one lost" and "one extra" go to lost (it leaves the
+	// watcher wrong), unless the received sequence repeats a state, which
+	// only a duplicate explains.
+	preferLost := true
+	for t := 1; t < len(rec); t++ {
+		if rec[t] == rec[t-1] {
+			preferLost = false
+		}
+	}
 	best := -1
 	for p := cutLo; p <= cutHi; p++ {
 		i := cutStart(l, p)
 		var rows int
 		rows, dp = alignTable(l[i:], rec, dp)
 		for j := max(i, owedEnd); j <= len(l); j++ {
-			if c := dp[(j-i)*rows+len(rec)]; best < 0 || less(c, best) {
+			if c := dp[(j-i)*rows+len(rec)]; best < 0 || tieLess(c, best, preferLost) {
 				best = c
 			}
 		}
@@ -184,9 +198,17 @@ func fastMatch(l []expElem, cutLo, cutHi, owedEnd int, rec []bool) bool {
 // handful of messages, far below it.
 const costBig = 1 << 20
 
-// less orders packed costs by total differences, then by more lost: when a
-// received sequence reads either as "one lost" or "one extra", lost is what
-// leaves the watcher with the wrong state, so that is what is reported.
+// tieLess orders packed costs by total differences, then by more lost (or
+// fewer, when !preferLost).
+func tieLess(a, b int, preferLost bool) bool {
+	ta, tb := a/costBig+a%costBig, b/costBig+b%costBig
+	if ta != tb || preferLost {
+		return less(a, b)
+	}
+	return a/costBig < b/costBig
+}
+
+// less orders packed costs by total differences, then by more lost.
 func less(a, b int) bool {
 	ta, tb := a/costBig+a%costBig, b/costBig+b%costBig
 	if ta != tb {

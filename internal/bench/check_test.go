@@ -1,11 +1,13 @@
 package bench
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCheckAgainstHistory(t *testing.T) {
 	const d = 100 // deadline
 	type tr struct{ start, confirm int64 }
-	w := window{helloAt: 50, readyAt: 60, endAt: 1000}
 	for _, c := range []struct {
 		name string
 		x    []tr
@@ -32,6 +34,10 @@ func TestCheckAgainstHistory(t *testing.T) {
 		{"cycles", []tr{{100, 110}, {300, 0}, {500, 510}, {700, 0}}, []bool{true, false, true, false}, matchResult{}},
 		{"cycle middle lost", []tr{{100, 110}, {300, 0}, {500, 510}, {700, 0}}, []bool{true, false}, matchResult{lost: 2}},
 		{"void online may be missing", []tr{{100, Void}, {120, 0}}, nil, matchResult{}},
+		// A short session: a transition racing the registration is also
+		// too close to the end to be owed.
+		{"short session, racing online unseen", []tr{{55, 90}}, nil, matchResult{}},
+		{"short session, racing offline unseen", []tr{{0, 5}, {45, 0}}, []bool{true}, matchResult{}},
 	} {
 		h := NewHistory(2, 8)
 		for _, x := range c.x {
@@ -40,6 +46,10 @@ func TestCheckAgainstHistory(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.Confirm(1, k, x.confirm)
+		}
+		w := window{helloAt: 50, readyAt: 60, endAt: 1000}
+		if strings.HasPrefix(c.name, "short") {
+			w.endAt = 100
 		}
 		l, lo, hi, owed := expected(h, 1, w, d, nil)
 		got, _ := match(l, lo, hi, owed, c.rec, nil)

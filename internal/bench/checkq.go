@@ -18,11 +18,14 @@ import (
 // checker bug.
 const DebugEnv = "ALO_BENCH_DEBUG"
 
-var debugChecks atomic.Int64
+// debugChecks and debugStrangers are the mismatches left to print, of
+// each kind.
+var debugChecks, debugStrangers atomic.Int64
 
 func init() {
 	n, _ := strconv.Atoi(os.Getenv(DebugEnv))
 	debugChecks.Store(int64(n))
+	debugStrangers.Store(int64(n))
 	debugOn = n > 0
 }
 
@@ -30,7 +33,7 @@ var debugOn bool
 
 // explainStranger prints a message about a user the watcher does not list.
 func (w *Worker) explainStranger(s *session, win window, x int, online bool) {
-	if debugChecks.Add(-1) >= 0 {
+	if debugStrangers.Add(-1) >= 0 {
 		s.mu.Lock()
 		trace := strings.Join(s.trace, "\n    ")
 		s.mu.Unlock()
@@ -127,11 +130,12 @@ func (w *Worker) checkSession(s *session, sc *checkScratch) {
 	sc.friends = append(sc.friends[:0], w.graph.Friends[s.user]...)
 	slices.Sort(sc.friends)
 	var res matchResult
-	wrong := 0
+	wrong, strangers := 0, 0
 	i := 0
 	for _, f := range sc.friends {
 		for i < len(receipts) && int(receipts[i]>>1) < int(f) {
 			res.spurious++ // about a user it does not watch
+			strangers++
 			w.explainStranger(s, win, int(receipts[i]>>1), receipts[i]&1 == 1)
 			i++
 		}
@@ -158,12 +162,14 @@ func (w *Worker) checkSession(s *session, sc *checkScratch) {
 		w.explainStranger(s, win, int(rc>>1), rc&1 == 1)
 	}
 	res.spurious += len(receipts) - i + foreign
+	strangers += len(receipts) - i + foreign
 	w.cnt.sessions.Add(1)
 	w.cnt.checked.Add(int64(len(sc.friends)))
 	w.cnt.lost.Add(int64(res.lost))
 	w.cnt.dup.Add(int64(res.dup))
 	w.cnt.spurious.Add(int64(res.spurious))
 	w.cnt.wrongFinal.Add(int64(wrong))
+	w.cnt.strangers.Add(int64(strangers))
 }
 
 // finalAgrees says whether the last state received matches the friend's

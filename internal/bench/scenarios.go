@@ -65,7 +65,11 @@ func (r *runner) latencyRows(p *Phase, targets bool) {
 	r.res.row("connect→notified online p50", fmtDur(on.P50), flS, flR, t50, m50)
 	r.res.row("connect→notified online p99", fmtDur(on.P99), "", "", t99, m99)
 	r.res.row("connect→notified online p99.9", fmtDur(on.P999), "", "", "", nil)
-	r.res.row("disconnect→notified offline p50", fmtDur(off.P50), flS, ratio(float64(off.P50), float64(fl)), "", nil)
+	offR := ""
+	if fl > 0 {
+		offR = ratio(float64(off.P50), float64(fl))
+	}
+	r.res.row("disconnect→notified offline p50", fmtDur(off.P50), flS, offR, "", nil)
 	r.res.row("disconnect→notified offline p99", fmtDur(off.P99), "", "", "", nil)
 	r.res.row("disconnect→notified offline p99.9", fmtDur(off.P999), "", "", "", nil)
 	r.res.row("notifications timed (online/offline)", fmt.Sprintf("%d / %d", on.N, off.N), "", "", "", nil)
@@ -107,6 +111,9 @@ func (r *runner) correctness(assert bool) {
 	r.res.row("lost (owed, not received in time)", fmt.Sprint(c.Lost), "", "", "0", boolp(c.Lost == 0))
 	r.res.row("duplicated", fmt.Sprint(c.Dup), "", "", "0", boolp(c.Dup == 0))
 	r.res.row("spurious (never owed)", fmt.Sprint(c.Spurious), "", "", "0", boolp(c.Spurious == 0))
+	if c.Strangers > 0 {
+		r.res.row("  of which about users not on the list", fmt.Sprint(c.Strangers), "", "", "", nil)
+	}
 	r.res.row("wrong final state", fmt.Sprint(c.WrongFinal), "", "", "0", boolp(c.WrongFinal == 0))
 	r.res.row("late (> deadline, counted lost if past the session)", fmt.Sprint(c.Late), "", "", "", nil)
 	if !assert {

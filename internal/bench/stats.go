@@ -34,6 +34,7 @@ type Stats struct {
 	Lost       int64 `json:"lost"`        // owed messages not received
 	Dup        int64 `json:"dup"`         // messages received twice in a row
 	Spurious   int64 `json:"spurious"`    // messages never owed
+	Strangers  int64 `json:"strangers"`   // of which about users the watcher does not list
 	WrongFinal int64 `json:"wrong_final"` // pairs whose last message disagrees with the settled state
 
 	LatOnline  HistData `json:"lat_online"`  // connect → friend notified online
@@ -68,7 +69,7 @@ type counters struct {
 	open, online                                                        atomic.Int64
 	notifs, snapshots, late, unmatched                                  atomic.Int64
 	skipped, scheduled                                                  atomic.Int64
-	checked, sessions, lost, dup, spurious, wrongFinal                  atomic.Int64
+	checked, sessions, lost, dup, spurious, strangers, wrongFinal       atomic.Int64
 }
 
 // latShards spreads latency recording over several locks: every session
@@ -131,7 +132,7 @@ func (l *lockedHist) take() HistData {
 func (s *Stats) counterFields() []*int64 {
 	return []*int64{&s.Dials, &s.DialFails, &s.Ready, &s.Logouts, &s.ServerCloses, &s.ErrorMsgs,
 		&s.BadLines, &s.Open, &s.Online, &s.Notifs, &s.Snapshots, &s.Late, &s.Unmatched,
-		&s.Skipped, &s.Scheduled, &s.Checked, &s.Sessions, &s.Lost, &s.Dup, &s.Spurious, &s.WrongFinal}
+		&s.Skipped, &s.Scheduled, &s.Checked, &s.Sessions, &s.Lost, &s.Dup, &s.Spurious, &s.Strangers, &s.WrongFinal}
 }
 
 // add adds o's counters to s.

@@ -368,6 +368,7 @@ func (w *Worker) Stats() Stats {
 		Lost:         w.cnt.lost.Load(),
 		Dup:          w.cnt.dup.Load(),
 		Spurious:     w.cnt.spurious.Load(),
+		Strangers:    w.cnt.strangers.Load(),
 		WrongFinal:   w.cnt.wrongFinal.Load(),
 		LatOnline:    on.Data(),
 		LatOffline:   off.Data(),
