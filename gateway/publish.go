@@ -23,6 +23,7 @@ type publisher struct {
 	size     int
 	sessions int
 	digest   uint64
+	hashes   map[string]uint64 // each announced session's part of digest
 	gen      uint64
 	// failed is set when a publish fails (NATS unreachable): presence may
 	// have missed events, so the next heartbeat resends everything.
@@ -34,6 +35,7 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 		srv:     srv,
 		subject: srv.subjects.Events(),
 		batch:   shared.Batch{Gateway: srv.cfg.ID, Boot: srv.boot},
+		hashes:  make(map[string]uint64),
 	}
 	hb := time.NewTicker(srv.cfg.Heartbeat)
 	defer hb.Stop()
@@ -83,12 +85,18 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 // digest, and sends the batch when it is full.
 func (p *publisher) add(ev shared.Event) {
 	switch {
-	case ev.Type == shared.EventOpen && !ev.Sync:
-		p.sessions++
-		p.digest ^= shared.SessionHash(ev.Session)
+	case ev.Type == shared.EventOpen && !ev.Sync, ev.Type == shared.EventUpdate:
+		h := shared.SessionHash(ev.Session, ev.Friends)
+		old, known := p.hashes[ev.Session]
+		if !known {
+			p.sessions++
+		}
+		p.digest ^= old ^ h
+		p.hashes[ev.Session] = h
 	case ev.Type == shared.EventClose:
 		p.sessions--
-		p.digest ^= shared.SessionHash(ev.Session)
+		p.digest ^= p.hashes[ev.Session]
+		delete(p.hashes, ev.Session)
 	}
 	p.batch.Events = append(p.batch.Events, ev)
 	p.size += 64 + 20*(len(ev.Friends)+len(ev.Known))

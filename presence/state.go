@@ -38,16 +38,21 @@ func ParsePolicy(s string) (Policy, bool) {
 
 // user is an online user.
 type user struct {
-	id       int64
-	subject  string  // where the user's sessions are reached
-	friends  []int64 // sorted, no duplicates, no self
-	sessions int
+	id      int64
+	subject string // where the user's sessions are reached
+	// friends is the union of the friend lists of the user's sessions,
+	// sorted. A union, not the latest list, because it can be rebuilt from
+	// the gateways in any order.
+	friends  []int64
+	sessions []*session
 }
 
 type session struct {
-	id   string
-	user int64
-	gen  uint64 // the sync generation that last repeated it
+	id      string
+	user    int64
+	friends []int64 // as the session last sent it, sorted
+	hash    uint64  // its part of the gateway's digest
+	gen     uint64  // the sync generation that last repeated it
 	// During a rebuild: the gateway's view of the session, kept until the
 	// corrections are sent.
 	pending bool
@@ -156,24 +161,28 @@ func (s *state) open(g *gateway, ev *shared.Event) {
 		if ev.Sync && ev.Gen == g.gen {
 			sess.gen = ev.Gen
 		}
-		s.setFriends(s.users[sess.user], friends)
+		sess.friends = friends
+		g.digest ^= sess.hash
+		sess.hash = shared.SessionHash(sess.id, friends)
+		g.digest ^= sess.hash
+		s.setFriends(s.users[sess.user], unionFriends(s.users[sess.user]))
 		if ev.Sync {
 			s.correct(g, sess, ev.Known, ev.Ready)
 		}
 		return
 	}
-	sess = &session{id: ev.Session, user: ev.User}
+	sess = &session{id: ev.Session, user: ev.User, friends: friends, hash: shared.SessionHash(ev.Session, friends)}
 	if ev.Sync && ev.Gen == g.gen {
 		sess.gen = ev.Gen
 	}
 	g.sessions[sess.id] = sess
-	g.digest ^= shared.SessionHash(sess.id)
+	g.digest ^= sess.hash
 
 	if u := s.users[ev.User]; u != nil {
-		u.sessions++
-		s.setFriends(u, friends)
+		u.sessions = append(u.sessions, sess)
+		s.setFriends(u, unionFriends(u))
 	} else {
-		u = &user{id: ev.User, subject: s.subjects.User(ev.User), friends: friends, sessions: 1}
+		u = &user{id: ev.User, subject: s.subjects.User(ev.User), friends: friends, sessions: []*session{sess}}
 		s.users[u.id] = u
 		for _, f := range friends {
 			s.watch(f, u)
@@ -189,12 +198,16 @@ func (s *state) open(g *gateway, ev *shared.Event) {
 
 func (s *state) removeSession(g *gateway, sess *session) {
 	delete(g.sessions, sess.id)
-	g.digest ^= shared.SessionHash(sess.id)
+	g.digest ^= sess.hash
 	u := s.users[sess.user]
 	if u == nil {
 		return
 	}
-	if u.sessions--; u.sessions > 0 {
+	if i := slices.Index(u.sessions, sess); i >= 0 {
+		u.sessions = slices.Delete(u.sessions, i, i+1)
+	}
+	if len(u.sessions) > 0 {
+		s.setFriends(u, unionFriends(u))
 		return
 	}
 	s.transition(u, false)
@@ -202,6 +215,19 @@ func (s *state) removeSession(g *gateway, sess *session) {
 		s.unwatch(f, u)
 	}
 	delete(s.users, u.id)
+}
+
+// unionFriends returns the union of the friend lists of u's sessions.
+func unionFriends(u *user) []int64 {
+	if len(u.sessions) == 1 {
+		return u.sessions[0].friends
+	}
+	var all []int64
+	for _, sess := range u.sessions {
+		all = append(all, sess.friends...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
 }
 
 func (s *state) heartbeat(g *gateway, ev *shared.Event, now time.Time) {
@@ -285,8 +311,9 @@ func (s *state) transition(u *user, online bool) {
 	}
 }
 
-// setFriends replaces u's friend list, telling u about newly added friends
-// who are online and, under the mutual policy, telling friends who gain or
+// setFriends replaces u's friend list, telling u the state of each newly
+// added friend (offline too: u may hold a stale state from an earlier time
+// it listed them) and, under the mutual policy, telling friends who gain or
 // lose sight of u.
 func (s *state) setFriends(u *user, friends []int64) {
 	if u == nil || slices.Equal(u.friends, friends) {
@@ -305,9 +332,11 @@ func (s *state) setFriends(u *user, friends []int64) {
 			i++
 		case i == len(old) || friends[j] < old[i]:
 			s.watch(friends[j], u)
-			if f := s.users[friends[j]]; f != nil && !s.rebuilding && s.visible(u, f) {
-				s.out.notify(u, f.id, true)
-				if s.policy == PolicyMutual {
+			if !s.rebuilding {
+				f := s.users[friends[j]]
+				seen := f != nil && s.visible(u, f)
+				s.out.notify(u, friends[j], seen)
+				if seen && s.policy == PolicyMutual {
 					s.out.notify(f, u.id, true)
 				}
 			}
@@ -366,7 +395,9 @@ func (s *state) correct(g *gateway, sess *session, known []int64, ready bool) {
 			st.Online = append(st.Online, truth[i])
 			i++
 		case i == len(truth) || known[j] < truth[i]:
-			st.Offline = append(st.Offline, known[j])
+			if shared.Contains(u.friends, known[j]) {
+				st.Offline = append(st.Offline, known[j])
+			}
 			j++
 		default:
 			i++

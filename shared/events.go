@@ -1,7 +1,6 @@
 package shared
 
 import (
-	"hash/fnv"
 	"slices"
 
 	json "github.com/goccy/go-json"
@@ -103,13 +102,23 @@ func UnmarshalControl(data []byte, c *Control) error {
 	return json.Unmarshal(data, c)
 }
 
-// SessionHash is a session's contribution to a gateway's digest. Digests are
-// the XOR of the hashes of the sessions in a set, so both sides can update
-// them one session at a time, in any order.
-func SessionHash(session string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(session))
-	return h.Sum64()
+// SessionHash is a session's contribution to a gateway's digest: the 64-bit
+// FNV-1a hash of its id followed by its sorted friend ids (8 bytes each, big
+// endian). Digests are the XOR of the hashes of the sessions in a set, so
+// both sides can update them one event at a time, and a lost open, close or
+// friend-list update all show.
+func SessionHash(session string, friends []int64) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(session); i++ {
+		h = (h ^ uint64(session[i])) * prime
+	}
+	for _, f := range friends {
+		for shift := 56; shift >= 0; shift -= 8 {
+			h = (h ^ uint64(byte(f>>shift))) * prime
+		}
+	}
+	return h
 }
 
 // NormalizeFriends sorts ids, drops duplicates and self, in place, and
