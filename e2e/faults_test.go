@@ -212,3 +212,33 @@ func TestGatewayPaused(t *testing.T) {
 	expectStates(t, w, map[int64]bool{1: true, 2: true})
 	within(t, "online again after SIGCONT", start, lease+slack)
 }
+
+// A gateway cut off from NATS (NATS itself stays up for everyone else): its
+// users are reported offline within the lease; the gateway keeps their
+// connections and, once NATS is reachable again, registers them anew, so
+// they are reported online again without reconnecting.
+func TestGatewayCutOffFromNATS(t *testing.T) {
+	c := newCluster(t)
+	c.presence()
+	gwA := c.gateway("a")
+	link := alotest.NewProxy(t, c.nats.Addr().String())
+	gwB := StartGateway(t, "nats://"+link.Addr, append([]string{"--id", "b"}, gatewayFlags...)...)
+	w, _ := alotest.Connect(t, gwA.Addr, 100, 1, 2)
+	u1, _ := alotest.Connect(t, gwB.Addr, 1, 100)
+	alotest.Connect(t, gwB.Addr, 2)
+	w.ExpectState(1, true)
+	w.ExpectState(2, true)
+
+	start := time.Now()
+	link.Cut()
+	expectStates(t, w, map[int64]bool{1: false, 2: false})
+	within(t, "offline after gateway cut off from NATS", start, lease+slack)
+
+	start = time.Now()
+	link.Restore()
+	expectStates(t, w, map[int64]bool{1: true, 2: true})
+	within(t, "online again after the link came back", start, lease+slack+2*time.Second)
+	// The kept session works as before: it hears its friend leave.
+	w.Send(`{"online": false}`)
+	u1.ExpectState(100, false)
+}
