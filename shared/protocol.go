@@ -25,6 +25,8 @@ const (
 	CodeRateLimited    = "rate_limited"     // too many messages too fast
 	CodeShutdown       = "shutdown"         // the gateway is stopping
 	CodeUnavailable    = "unavailable"      // the gateway cannot take sessions now
+	CodeBadFrame       = "bad_frame"        // a WebSocket binary frame; messages are text
+	CodeIdleTimeout    = "idle_timeout"     // a UDP session was silent too long
 )
 
 // ProtocolError is a problem with what a client sent. Code is one of the
@@ -81,7 +83,7 @@ func DecodeClient(data []byte, m *ClientMessage, maxFriends int) error {
 				if m.HasUserID {
 					return protoErr(CodeDuplicateKey, "user_id appears twice")
 				}
-				m.UserID, err = d.userID(CodeBadUserID, "user_id")
+				m.UserID, err = d.userID(CodeBadUserID, -1)
 				m.HasUserID = true
 			case keyFriends:
 				if m.HasFriends {
@@ -175,6 +177,18 @@ func (d *decoder) key() (key, error) {
 	if d.peek() != '"' {
 		return 0, d.syntax("expected a string as object key")
 	}
+	// Fast path: a short key of plain ASCII, as every real client sends.
+	for i := d.i + 1; i < len(d.b) && i <= d.i+9; i++ {
+		c := d.b[i]
+		if c == '"' {
+			k := keyOf(d.b[d.i+1 : i])
+			d.i = i + 1
+			return k, nil
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
 	var buf [8]byte
 	n := 0
 	long := false
@@ -188,15 +202,19 @@ func (d *decoder) key() (key, error) {
 	if err != nil || long {
 		return keyOther, err
 	}
-	switch string(buf[:n]) {
+	return keyOf(buf[:n]), nil
+}
+
+func keyOf(name []byte) key {
+	switch string(name) {
 	case "user_id":
-		return keyUserID, nil
+		return keyUserID
 	case "friends":
-		return keyFriends, nil
+		return keyFriends
 	case "online":
-		return keyOnline, nil
+		return keyOnline
 	}
-	return keyOther, nil
+	return keyOther
 }
 
 // str reads a string at d.i, validating escapes and UTF-8, and passes each
@@ -272,28 +290,33 @@ func (d *decoder) escape() (rune, error) {
 	return 0, d.syntax("unknown escape")
 }
 
-// userID reads a positive integer up to MaxUserID. what names the value in
-// error messages.
-func (d *decoder) userID(code, what string) (int64, error) {
+// userID reads a positive integer up to MaxUserID: user_id itself, or the
+// friends entry at index (index ≥ 0), which names it in error messages.
+func (d *decoder) userID(code string, index int) (int64, error) {
+	what := func() string {
+		if index < 0 {
+			return "user_id"
+		}
+		return "friends[" + strconv.Itoa(index) + "]"
+	}
 	switch c := d.peek(); {
 	case d.i >= len(d.b):
 		return 0, d.syntax("expected a value")
 	case c == '"':
-		return 0, protoErr(code, what+" must be a number, not a string")
+		return 0, protoErr(code, what()+" must be a number, not a string")
 	case c != '-' && (c < '0' || c > '9'):
-		return 0, protoErr(code, what+" must be a positive integer")
+		return 0, protoErr(code, what()+" must be a positive integer")
 	}
 	start := d.i
 	neg := d.eat('-')
 	var v uint64
 	overflow := false
 	digits := 0
+	first := d.i
 	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-		if digits == 1 && v == 0 {
-			return 0, d.syntax("leading zero in a number")
-		}
+		const cutoff, last = MaxUserID / 10, MaxUserID % 10
 		digit := uint64(d.b[d.i] - '0')
-		if v > (MaxUserID-digit)/10 {
+		if v > cutoff || (v == cutoff && digit > last) {
 			overflow = true
 		} else {
 			v = v*10 + digit
@@ -304,20 +327,24 @@ func (d *decoder) userID(code, what string) (int64, error) {
 	if digits == 0 {
 		return 0, d.syntax("expected digits")
 	}
+	if digits > 1 && d.b[first] == '0' {
+		d.i = first + 1
+		return 0, d.syntax("leading zero in a number")
+	}
 	if c := d.peek(); c == '.' || c == 'e' || c == 'E' {
 		d.i = start
 		if err := d.number(); err != nil {
 			return 0, err
 		}
-		return 0, protoErr(code, what+" must be an integer, without fraction or exponent")
+		return 0, protoErr(code, what()+" must be an integer, without fraction or exponent")
 	}
 	switch {
 	case neg:
-		return 0, protoErr(code, what+" must be positive")
+		return 0, protoErr(code, what()+" must be positive")
 	case overflow:
-		return 0, protoErr(code, what+" is larger than 9223372036854775807")
+		return 0, protoErr(code, what()+" is larger than 9223372036854775807")
 	case v == 0:
-		return 0, protoErr(code, what+" must be positive, not 0")
+		return 0, protoErr(code, what()+" must be positive, not 0")
 	}
 	return int64(v), nil
 }
@@ -335,7 +362,7 @@ func (d *decoder) friends(out []int64, max int) ([]int64, error) {
 		if len(out) >= max {
 			return out, protoErr(CodeTooManyFriends, "friends has more than "+strconv.Itoa(max)+" entries")
 		}
-		id, err := d.userID(CodeBadFriends, "friends["+strconv.Itoa(len(out))+"]")
+		id, err := d.userID(CodeBadFriends, len(out))
 		if err != nil {
 			return out, err
 		}
