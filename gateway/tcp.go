@@ -13,7 +13,7 @@ import (
 
 // readBufferSize is the per-connection read buffer; longer lines are
 // assembled in a separate buffer, so idle connections stay small.
-const readBufferSize = 1024
+const readBufferSize = 512
 
 var errTooLong = errors.New("gateway: message too long")
 
@@ -25,6 +25,9 @@ type lineReader struct {
 }
 
 func (l *lineReader) next() ([]byte, error) {
+	if cap(l.long) > 4<<10 {
+		l.long = nil // a long line passed: don't keep its buffer
+	}
 	l.long = l.long[:0]
 	for {
 		frag, err := l.r.ReadSlice('\n')
@@ -160,9 +163,11 @@ func (srv *Server) writeLoop(c net.Conn, s *session) {
 			c.Close()
 			return
 		}
-		buf = out
-		if cap(buf) > 64<<10 {
-			buf = nil // a burst passed: don't keep its buffer
+		// Reuse a small buffer for the next write; a burst's goes back to
+		// the heap rather than staying with an idle session.
+		buf = nil
+		if cap(out) <= 4<<10 && len(out) > 0 {
+			buf = out
 		}
 	}
 }
