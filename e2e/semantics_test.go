@@ -2,8 +2,7 @@ package e2e
 
 import (
 	"testing"
-
-	"github.com/nats-io/nats.go"
+	"time"
 
 	"github.com/alo-presence/alo/gateway"
 	"github.com/alo-presence/alo/internal/alotest"
@@ -181,5 +180,44 @@ func TestUserSubjectReachesEverySession(t *testing.T) {
 		s.ExpectState(42, true)
 		s.ExpectState(42, false)
 	}
-	var _ = nats.Msg{}
+}
+
+// Friend lists at the limit travel through every path: a hello with 5000
+// friends who are all online gets all 5000 in its snapshot, and a resync of
+// many such sessions stays within the NATS payload limit.
+func TestFullFriendLists(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 5000 sessions")
+	}
+	ns := alotest.NATS(t)
+	stopPresence := alotest.Presence(t, ns, presence.Config{})
+	_, addr, _ := alotest.Gateway(t, ns, gateway.Config{})
+	friends := make([]int64, 5000)
+	for i := range friends {
+		friends[i] = int64(i + 1)
+		c := alotest.Dial(t, addr)
+		c.Send(alotest.Hello(friends[i]))
+		c.AwaitReady()
+	}
+	watchers := make([]*alotest.Client, 3)
+	for i := range watchers {
+		var snap []int64
+		watchers[i], snap = alotest.Connect(t, addr, int64(100_000+i), friends...)
+		if len(snap) != len(friends) {
+			t.Fatalf("snapshot has %d friends, want %d", len(snap), len(friends))
+		}
+	}
+	// A presence restart resends and corrects all of them at once: nothing
+	// to correct, so nothing arrives, and the next transition flows.
+	stopPresence()
+	alotest.Presence(t, ns, presence.Config{Rebuild: 300 * time.Millisecond})
+	late := alotest.Dial(t, addr)
+	late.Send(alotest.Hello(5001))
+	late.AwaitReady()
+	for _, w := range watchers {
+		w.Send(`{"friends": [5001]}`)
+	}
+	for _, w := range watchers {
+		w.ExpectState(5001, true)
+	}
 }

@@ -186,11 +186,16 @@ type publisher struct {
 	buf      []byte
 	ctlGW    string
 	ctl      shared.Control
+	ctlSize  int // estimated bytes of ctl
 }
 
-// maxControlSessions bounds one control message so it stays far below the
-// NATS payload limit even with large friend lists.
-const maxControlSessions = 64
+// A control message is cut at this many sessions or about this many bytes
+// (20 per id: up to 19 digits and a comma), far below the NATS payload limit
+// (1 MiB by default) even with full friend lists.
+const (
+	maxControlSessions = 256
+	maxControlBytes    = 256 << 10
+)
 
 func (p *publisher) notify(to *user, about int64, online bool) {
 	p.end()
@@ -199,11 +204,13 @@ func (p *publisher) notify(to *user, about int64, online bool) {
 }
 
 func (p *publisher) session(gw string, st shared.SessionState) {
-	if p.ctlGW != gw || len(p.ctl.Sessions) >= maxControlSessions {
+	size := 48 + len(st.Session) + 20*(len(st.Online)+len(st.Offline))
+	if p.ctlGW != gw || len(p.ctl.Sessions) >= maxControlSessions || p.ctlSize+size > maxControlBytes {
 		p.end()
 		p.ctlGW = gw
 	}
 	p.ctl.Sessions = append(p.ctl.Sessions, st)
+	p.ctlSize += size
 }
 
 func (p *publisher) askSync(gw string) {
@@ -222,6 +229,7 @@ func (p *publisher) end() {
 		p.publish(p.subjects.Gateway(p.ctlGW), data)
 	}
 	p.ctlGW = ""
+	p.ctlSize = 0
 	clear(p.ctl.Sessions)
 	p.ctl.Sessions = p.ctl.Sessions[:0]
 }
