@@ -43,6 +43,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	cli.Started(log, "presence")
 	cfg, err := config()
 	if err != nil {
 		return err

@@ -10,11 +10,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/lmittmann/tint"
 	"github.com/nats-io/nats.go"
+
+	"github.com/alo-presence/alo/shared"
 )
 
 // EnvName returns the environment variable that sets flag name:
@@ -39,8 +42,13 @@ func Parse(fs *flag.FlagSet, args []string, summary string) error {
 			fmt.Fprintln(out)
 		})
 	}
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *version {
+		fmt.Fprintf(fs.Output(), "%s %s (commit %s, %s)\n", fs.Name(), shared.Version, shared.Commit, runtime.Version())
+		return flag.ErrHelp
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -97,6 +105,11 @@ func (l *LogFlags) Logger(w *os.File) (*slog.Logger, error) {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Started logs the build of the binary that is starting.
+func Started(log *slog.Logger, name string) {
+	log.Info("starting", "binary", name, "version", shared.Version, "commit", shared.Commit, "go", runtime.Version())
 }
 
 // Discard is a logger that writes nothing, for tests and tools.
