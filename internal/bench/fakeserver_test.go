@@ -70,6 +70,25 @@ func startFake(t testing.TB) *fakeServer {
 
 func (f *fakeServer) addr() string { return f.ln.Addr().String() }
 
+// fakeEnv, set to an address, makes the test binary the fake server
+// listening there until it is killed.
+const fakeEnv = "ALO_BENCH_FAKE"
+
+func serveFakeAt(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	f := &fakeServer{ln: ln, sessions: map[int64]map[*fakeConn]bool{}, watchers: map[int64]map[*fakeConn]bool{}}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go f.serve(c)
+	}
+}
+
 func stateLine(u int64, on bool) []byte {
 	return []byte(`{"user_id":` + strconv.FormatInt(u, 10) + `,"online":` + strconv.FormatBool(on) + "}\n")
 }

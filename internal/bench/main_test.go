@@ -16,6 +16,13 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	case os.Getenv(fakeEnv) != "":
+		// The fake ALO as a process of its own, for --server-cmd tests.
+		if err := serveFakeAt(os.Getenv(fakeEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case os.Getenv(BareEnv) != "":
 		if err := ServeBare(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -249,24 +249,50 @@ func (w *Worker) connectUser(ctx context.Context, u int, wait time.Duration) err
 }
 
 // reconnect dials every user the server cut, all at once, and waits for
-// them to be ready. It returns how many are.
+// them to be ready. Users whose dial fails or whose new session is cut too
+// go again in the next round, after a short backoff, as real clients would,
+// until wait has passed. It returns how many are ready.
 func (w *Worker) reconnect(ctx context.Context, wait time.Duration) (int, error) {
-	w.mu.Lock()
-	var todo []int
-	for l := range w.st {
-		st := &w.st[l]
-		if st.down && st.phase == phaseOffline {
-			st.phase = phaseConnecting
-			w.connecting++
-			todo = append(todo, w.user(l))
+	if wait <= 0 {
+		wait = 60 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	backoff := 20 * time.Millisecond
+	for {
+		w.mu.Lock()
+		var todo []int
+		for l := range w.st {
+			st := &w.st[l]
+			if st.down && st.phase == phaseOffline {
+				st.phase = phaseConnecting
+				w.connecting++
+				todo = append(todo, w.user(l))
+			}
 		}
+		w.mu.Unlock()
+		for _, u := range todo {
+			w.startUser(ctx, u, 0)
+		}
+		ready, err := w.waitConnecting(ctx, time.Until(deadline))
+		if err != nil {
+			return ready, err
+		}
+		w.mu.Lock()
+		pending := w.storm.Pending
+		w.mu.Unlock()
+		if pending == 0 {
+			return ready, nil
+		}
+		if time.Now().After(deadline) {
+			return ready, fmt.Errorf("bench: %d sessions not back after %v", pending, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return ready, ctx.Err()
+		case <-time.After(backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)))):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	w.mu.Unlock()
-	for _, u := range todo {
-		w.startUser(ctx, u, 0)
-	}
-	ready, err := w.waitConnecting(ctx, wait)
-	return ready, err
 }
 
 // closeAll closes every socket without logging out, as a killed client

@@ -77,9 +77,11 @@ func (o *Options) scenarioDefaults() error {
 	ceil := "on"
 	switch o.Scenario {
 	case "smoke":
-		def(&o.Users, 300)
+		// Half of 400 users rest while 100 connect a second: two seconds
+		// each, past the cooldown, so no event goes without a user.
+		def(&o.Users, 400)
 		def(&o.Friends, 10)
-		defF(&o.Rate, 300)
+		defF(&o.Rate, 200)
 		defD(&o.Duration, 3*time.Second)
 		defD(&o.Warmup, 0)
 		ceil = "off"

@@ -168,6 +168,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 		}
 		tw.Flush()
 	}
+	if c := r.Ceilings; c != nil {
+		fmt.Fprintf(&b, "\nceilings, this run: tcp round trip p50 %s p99 %s; nats request/reply p50 %s p99 %s; nats pub/sub %s msgs/s; bare server %s per idle conn (%d conns)\n",
+			fmtDur(c.TCPRoundTrip.P50), fmtDur(c.TCPRoundTrip.P99), fmtDur(c.NATSRequest.P50), fmtDur(c.NATSRequest.P99),
+			siCount(c.NATSPubSub), fmtBytes(c.BarePerConnRSS), c.BareConns)
+	}
 	c := r.Counters
 	fmt.Fprintf(&b, "\nsessions %d ready, %d dial failures, %d closed by the server, %d error messages, %d bad lines; %d (session, friend) pairs checked\n",
 		c.Ready, c.DialFails, c.ServerCloses, c.ErrorMsgs, c.BadLines, c.Checked)

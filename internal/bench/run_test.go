@@ -14,10 +14,9 @@ func smokeOptions(addr string) Options {
 		Scenario: "smoke",
 		Addrs:    []string{addr},
 		Pids:     []int{os.Getpid()},
-		Users:    200,
-		Rate:     300,
+		Users:    300,
+		Rate:     200,
 		Duration: 1500 * time.Millisecond,
-		Deadline: 300 * time.Millisecond,
 	}
 }
 
@@ -69,5 +68,62 @@ func TestRunSmokeFailsOnDrops(t *testing.T) {
 	}
 	if res.Pass || res.Counters.Lost == 0 {
 		t.Fatalf("smoke passed a server that drops notifications: %+v", res.Counters)
+	}
+}
+
+// fakeCmd is a --server-cmd that runs the fake server in a process of its
+// own: the test binary, re-executed.
+func fakeCmd(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fakeEnv + "={addr} exec " + exe
+}
+
+func TestRunStormRestartsServer(t *testing.T) {
+	res, err := Run(context.Background(), Options{
+		Scenario:  "storm",
+		ServerCmd: fakeCmd(t),
+		Conns:     600,
+		Workers:   2,
+		Settle:    500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_ = res.WriteTable(&out)
+	st := res.Storm
+	if !res.Pass || st == nil || st.Down != 600 || st.Recovered != 600 || st.Total <= 0 {
+		t.Fatalf("storm against a restartable fake:\n%s", out.String())
+	}
+	if len(res.Pids) != 1 {
+		t.Fatalf("restarted server not found for measuring: pids %v", res.Pids)
+	}
+}
+
+func TestRunHotUser(t *testing.T) {
+	f := startFake(t)
+	res, err := Run(context.Background(), Options{
+		Scenario: "hotuser",
+		Addrs:    []string{f.addr()},
+		Watchers: 300,
+		Cycles:   2,
+		Ceilings: "off",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_ = res.WriteTable(&out)
+	if !res.Pass || len(res.Hot) != 4 {
+		t.Fatalf("hotuser against the fake:\n%s", out.String())
+	}
+	for _, h := range res.Hot {
+		if h.Notified != 300 || h.LastAfter <= 0 {
+			t.Fatalf("cycle %+v: not every watcher heard\n%s", h, out.String())
+		}
 	}
 }

@@ -76,6 +76,26 @@ func waitListening(ctx context.Context, addr string, wait time.Duration, exited 
 	}
 }
 
+// waitRefused polls addr until nothing accepts there any more.
+func waitRefused(ctx context.Context, addr string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return nil
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: something still listens on %s %v after the kill", addr, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
 // kill sends SIGKILL to the server's whole process group and waits for it.
 func (s *serverProc) kill() {
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)

@@ -51,7 +51,7 @@ func (w *Worker) runSession(ctx context.Context, u int, planned int64) {
 	if err != nil {
 		w.cnt.dialFails.Add(1)
 		w.mu.Lock()
-		w.restLocked(l, w.clock.Now())
+		w.failLocked(l, w.clock.Now())
 		w.mu.Unlock()
 		return
 	}
@@ -274,6 +274,20 @@ func (w *Worker) endSession(s *session) {
 	if queue {
 		w.checks.add(s)
 	}
+}
+
+// failLocked ends a connect that got no session: a user cut in a storm
+// waits for the next reconnect round, any other rests.
+func (w *Worker) failLocked(l int, now int64) {
+	st := &w.st[l]
+	if st.down && w.stormOn {
+		if st.phase == phaseConnecting {
+			w.connecting--
+		}
+		st.phase = phaseOffline
+		return
+	}
+	w.restLocked(l, now)
 }
 
 // restLocked puts local user l at the back of the offline queue.

@@ -15,8 +15,10 @@ func testWorkerConfig(addr string, users, k int) WorkerConfig {
 		Sources:      2,
 		HistorySlots: 64,
 		EpochWall:    time.Now().UnixNano(),
-		Deadline:     200 * time.Millisecond,
-		Cooldown:     250 * time.Millisecond,
+		// Generous: under -race a stall of half a second is ordinary, and a
+		// notification later than the deadline would rightly count as lost.
+		Deadline: time.Second,
+		Cooldown: 1100 * time.Millisecond,
 		Close:        CloseMix,
 		Seed:         9,
 		HotUser:      -1,
@@ -50,7 +52,7 @@ func runChurn(t *testing.T, f *fakeServer, users, k int, rate float64, dur time.
 
 func TestWorkerAgainstCorrectServer(t *testing.T) {
 	f := startFake(t)
-	st := runChurn(t, f, 300, 10, 400, 2*time.Second)
+	st := runChurn(t, f, 400, 10, 250, 2*time.Second)
 	if st.Notifs < 500 || st.Sessions < 300 {
 		t.Fatalf("too little happened: %d notifications, %d sessions checked", st.Notifs, st.Sessions)
 	}
@@ -66,7 +68,7 @@ func TestWorkerAgainstCorrectServer(t *testing.T) {
 func TestWorkerSeesDrops(t *testing.T) {
 	f := startFake(t)
 	f.dropEvery = 50
-	st := runChurn(t, f, 200, 10, 300, time.Second)
+	st := runChurn(t, f, 300, 10, 250, time.Second)
 	if st.Lost == 0 {
 		t.Fatalf("dropped notifications not seen: %+v", st)
 	}
@@ -78,7 +80,7 @@ func TestWorkerSeesDrops(t *testing.T) {
 func TestWorkerSeesDuplicates(t *testing.T) {
 	f := startFake(t)
 	f.dupEvery = 40
-	st := runChurn(t, f, 200, 10, 300, time.Second)
+	st := runChurn(t, f, 300, 10, 250, time.Second)
 	if st.Dup == 0 {
 		t.Fatalf("duplicated notifications not seen: %+v", st)
 	}
