@@ -19,9 +19,9 @@ func testWorkerConfig(addr string, users, k int) WorkerConfig {
 		// notification later than the deadline would rightly count as lost.
 		Deadline: time.Second,
 		Cooldown: 1100 * time.Millisecond,
-		Close:        CloseMix,
-		Seed:         9,
-		HotUser:      -1,
+		Close:    CloseMix,
+		Seed:     9,
+		HotUser:  -1,
 	}
 }
 
