@@ -33,9 +33,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("alo", flag.ContinueOnError)
 	var logFlags cli.LogFlags
 	logFlags.Register(fs)
-	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections, JSON Lines (empty: off)")
-	var transports cli.TransportFlags
-	transports.Register(fs, ":8080")
+	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections (JSON Lines)")
 	var httpFlags cli.HTTPFlags
 	httpFlags.Register(fs, ":8081")
 	natsListen := fs.String("nats-listen", "", "`address` where the embedded NATS server accepts other processes (default: in-process connections only)")
@@ -105,24 +103,15 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	mux, err := cli.GatewayMux(srv, transports.WSConfig())
+	ln, err := cli.Listen(log, "clients", *tcp)
 	if err != nil {
 		return err
 	}
-	clients := cli.Clients{UDPConfig: transports.UDPConfig()}
-	if *tcp != "" {
-		if clients.TCP, err = cli.Listen(log, "clients", *tcp); err != nil {
-			return err
-		}
-	}
-	if transports.UDP != "" {
-		if clients.UDP, err = cli.ListenUDP(log, transports.UDP); err != nil {
-			return err
-		}
-	}
 	err = cli.RunAll(ctx,
-		func(ctx context.Context) error { return cli.ServeClients(ctx, srv, clients) },
-		func(ctx context.Context) error { return cli.ServeHTTP(ctx, log, httpFlags.Addr, mux) })
+		func(ctx context.Context) error { return cli.ServeGateway(ctx, srv, ln) },
+		func(ctx context.Context) error {
+			return cli.ServeHTTP(ctx, log, httpFlags.Addr, cli.HealthMux(srv.Ready, func() any { return srv.Stats() }))
+		})
 	pnc.Flush()
 	stopPresence()
 	return errors.Join(err, <-presenceDone)
