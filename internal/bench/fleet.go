@@ -114,6 +114,17 @@ func (f *fleet) close() {
 	}
 }
 
+// pids returns the processes of the tool: this one and every worker's.
+func (f *fleet) pids() []int {
+	ps := []int{os.Getpid()}
+	for _, h := range f.hs {
+		if p, ok := h.(*procWorker); ok {
+			ps = append(ps, p.cmd.Process.Pid)
+		}
+	}
+	return ps
+}
+
 // owner returns the worker that drives user u.
 func (f *fleet) owner(u int) workerHandle { return f.hs[u%f.count] }
 
@@ -216,6 +227,7 @@ type Phase struct {
 	Offline Histogram
 	Ready   Histogram
 	Lag     Histogram
+	ToolCPU time.Duration // CPU the tool's processes used meanwhile
 }
 
 // endPhase returns the stretch since startPhase.

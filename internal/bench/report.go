@@ -45,6 +45,7 @@ type Result struct {
 	RSSPerConn   float64       `json:"rss_per_conn,omitempty"`
 	CPUPerNotif  time.Duration `json:"cpu_per_notif_ns,omitempty"`
 	ServerCores  float64       `json:"server_cores,omitempty"` // CPU seconds per second in the measured phase
+	ToolCores    float64       `json:"tool_cores,omitempty"`   // the same for the tool's own processes
 
 	Ceilings *Ceilings     `json:"ceilings,omitempty"`
 	Steps    []Step        `json:"steps,omitempty"`
@@ -73,6 +74,7 @@ type Step struct {
 	LagP99       int64   `json:"lag_p99_ns"`
 	Skipped      int64   `json:"skipped"`
 	ServerCores  float64 `json:"server_cores,omitempty"`
+	ToolCores    float64 `json:"tool_cores,omitempty"`
 }
 
 // HotCycle is one connect (or leave) of the hot user.
@@ -161,10 +163,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if len(r.Steps) > 0 {
 		fmt.Fprintln(&b, "\nthroughput ramp:")
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "events/s\tnotif/s\ton p50\ton p99\toff p99\tlag p99\tserver cores\t")
+		fmt.Fprintln(tw, "events/s\tnotif/s\ton p50\ton p99\toff p99\tlag p99\tserver cores\ttool cores\t")
 		for _, s := range r.Steps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t\n", siCount(s.Rate), siCount(s.NotifsPerSec),
-				fmtDur(s.Online.P50), fmtDur(s.Online.P99), fmtDur(s.Offline.P99), fmtDur(time.Duration(s.LagP99)), s.ServerCores)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t\n", siCount(s.Rate), siCount(s.NotifsPerSec),
+				fmtDur(s.Online.P50), fmtDur(s.Online.P99), fmtDur(s.Offline.P99), fmtDur(time.Duration(s.LagP99)), s.ServerCores, s.ToolCores)
 		}
 		tw.Flush()
 	}

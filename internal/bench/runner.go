@@ -142,7 +142,12 @@ func (r *runner) sample() (rss int64, cpu time.Duration, ok bool) {
 // startFleet sizes and starts the workers for the scenario's sockets.
 func (r *runner) startFleet() error {
 	o := r.o
-	peak := o.Users // every user may be online at once
+	// Churn keeps about half the users online; the others bring everyone.
+	peak := o.Users
+	switch o.Scenario {
+	case "smoke", "latency", "throughput":
+		peak = o.Users * 6 / 10
+	}
 	workers := o.Workers
 	if workers == 0 {
 		workers = max(1, (peak+o.PerWorker-1)/o.PerWorker)
@@ -236,15 +241,30 @@ func (r *runner) settleAndCheck(ctx context.Context) error {
 	return err
 }
 
+// toolCPU returns the CPU time the tool's own processes have used: the
+// figure that says whether the tool, on the same cores, held the server back.
+func (r *runner) toolCPU() time.Duration {
+	var t time.Duration
+	for _, pid := range r.fleet.pids() {
+		if s, err := SampleProc(pid); err == nil {
+			t += s.CPU
+		}
+	}
+	return t
+}
+
 // measuredPhase runs fn between startPhase and endPhase, sampling the
-// server's CPU around it.
+// server's CPU (and the tool's) around it.
 func (r *runner) measuredPhase(ctx context.Context, fn func() error) (Phase, time.Duration, bool, error) {
 	if err := r.fleet.startPhase(ctx); err != nil {
 		return Phase{}, 0, false, err
 	}
 	_, cpu0, ok0 := r.sample()
+	t0 := r.toolCPU()
 	err := fn()
 	_, cpu1, ok1 := r.sample()
+	t1 := r.toolCPU()
 	p, perr := r.fleet.endPhase(ctx)
+	p.ToolCPU = t1 - t0
 	return p, cpu1 - cpu0, ok0 && ok1, errors.Join(err, perr)
 }

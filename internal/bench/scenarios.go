@@ -104,6 +104,8 @@ func (r *runner) rateRows(p *Phase, cpu time.Duration, cpuOK bool, target bool) 
 		r.res.row("server CPU per notification", fmtDur(r.res.CPUPerNotif), "", "", "", nil)
 		r.res.row("server CPU (cores busy)", fmt.Sprintf("%.2f", r.res.ServerCores), "", "", "", nil)
 	}
+	r.res.ToolCores = p.ToolCPU.Seconds() / p.Dur.Seconds()
+	r.res.row("tool CPU (cores busy, same machine)", fmt.Sprintf("%.2f", r.res.ToolCores), "", "", "", nil)
 }
 
 // correctness adds the exactly-once figures; in a run without faults any
@@ -230,6 +232,7 @@ func (r *runner) throughput(ctx context.Context) error {
 		if ok {
 			s.ServerCores = cpu.Seconds() / p.Dur.Seconds()
 		}
+		s.ToolCores = p.ToolCPU.Seconds() / p.Dur.Seconds()
 		r.res.Steps = append(r.res.Steps, s)
 		p99 := max(s.Online.P99, s.Offline.P99)
 		if p99 > r.o.P99Limit {
