@@ -65,53 +65,40 @@ func DecodeClient(data []byte, m *ClientMessage, maxFriends int) error {
 	if !d.eat('{') {
 		return protoErr(CodeBadJSON, "a message must be a JSON object")
 	}
-	d.ws()
-	if !d.eat('}') {
-		for {
-			d.ws()
-			k, err := d.key()
-			if err != nil {
-				return err
-			}
-			d.ws()
-			if !d.eat(':') {
-				return d.syntax("expected ':' after an object key")
-			}
-			d.ws()
-			switch k {
-			case keyUserID:
-				if m.HasUserID {
-					return protoErr(CodeDuplicateKey, "user_id appears twice")
-				}
-				m.UserID, err = d.userID(CodeBadUserID, -1)
-				m.HasUserID = true
-			case keyFriends:
-				if m.HasFriends {
-					return protoErr(CodeDuplicateKey, "friends appears twice")
-				}
-				m.Friends, err = d.friends(m.Friends, maxFriends)
-				m.HasFriends = true
-			case keyOnline:
-				if m.HasOnline {
-					return protoErr(CodeDuplicateKey, "online appears twice")
-				}
-				m.Online, err = d.boolean()
-				m.HasOnline = true
-			default:
-				err = d.skip(0)
-			}
-			if err != nil {
-				return err
-			}
-			d.ws()
-			if d.eat(',') {
-				continue
-			}
-			if d.eat('}') {
-				break
-			}
-			return d.syntax("expected ',' or '}' in an object")
+	err := d.elements('}', func() error {
+		k, err := d.key()
+		if err != nil {
+			return err
 		}
+		if err := d.colon(); err != nil {
+			return err
+		}
+		switch k {
+		case keyUserID:
+			if m.HasUserID {
+				return protoErr(CodeDuplicateKey, "user_id appears twice")
+			}
+			m.UserID, err = d.userID(CodeBadUserID, -1)
+			m.HasUserID = true
+		case keyFriends:
+			if m.HasFriends {
+				return protoErr(CodeDuplicateKey, "friends appears twice")
+			}
+			m.Friends, err = d.friends(m.Friends, maxFriends)
+			m.HasFriends = true
+		case keyOnline:
+			if m.HasOnline {
+				return protoErr(CodeDuplicateKey, "online appears twice")
+			}
+			m.Online, err = d.boolean()
+			m.HasOnline = true
+		default:
+			err = d.skip(0)
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	d.ws()
 	if d.i != len(d.b) {
@@ -147,6 +134,39 @@ func (d *decoder) ws() {
 			return
 		}
 	}
+}
+
+// elements reads the members of an object or array whose opening bracket
+// has been read, calling item for each, up to the closing bracket end.
+func (d *decoder) elements(end byte, item func() error) error {
+	d.ws()
+	if d.eat(end) {
+		return nil
+	}
+	for {
+		d.ws()
+		if err := item(); err != nil {
+			return err
+		}
+		d.ws()
+		if d.eat(',') {
+			continue
+		}
+		if d.eat(end) {
+			return nil
+		}
+		return d.syntax("expected ',' or '" + string(end) + "'")
+	}
+}
+
+// colon reads the ':' after an object key, with the space around it.
+func (d *decoder) colon() error {
+	d.ws()
+	if !d.eat(':') {
+		return d.syntax("expected ':' after an object key")
+	}
+	d.ws()
+	return nil
 }
 
 func (d *decoder) eat(c byte) bool {
@@ -349,6 +369,8 @@ func (d *decoder) userID(code string, index int) (int64, error) {
 	return int64(v), nil
 }
 
+// friends reads the friends array. It is the hot path of a hello, so it
+// loops by hand rather than through elements.
 func (d *decoder) friends(out []int64, max int) ([]int64, error) {
 	if !d.eat('[') {
 		return out, protoErr(CodeBadFriends, "friends must be an array of user ids")
@@ -406,55 +428,21 @@ func (d *decoder) skip(depth int) error {
 		return d.str(nil)
 	case c == '{':
 		d.i++
-		d.ws()
-		if d.eat('}') {
-			return nil
-		}
-		for {
-			d.ws()
+		return d.elements('}', func() error {
 			if d.peek() != '"' {
 				return d.syntax("expected a string as object key")
 			}
 			if err := d.str(nil); err != nil {
 				return err
 			}
-			d.ws()
-			if !d.eat(':') {
-				return d.syntax("expected ':' after an object key")
-			}
-			d.ws()
-			if err := d.skip(depth + 1); err != nil {
+			if err := d.colon(); err != nil {
 				return err
 			}
-			d.ws()
-			if d.eat(',') {
-				continue
-			}
-			if d.eat('}') {
-				return nil
-			}
-			return d.syntax("expected ',' or '}' in an object")
-		}
+			return d.skip(depth + 1)
+		})
 	case c == '[':
 		d.i++
-		d.ws()
-		if d.eat(']') {
-			return nil
-		}
-		for {
-			d.ws()
-			if err := d.skip(depth + 1); err != nil {
-				return err
-			}
-			d.ws()
-			if d.eat(',') {
-				continue
-			}
-			if d.eat(']') {
-				return nil
-			}
-			return d.syntax("expected ',' or ']' in an array")
-		}
+		return d.elements(']', func() error { return d.skip(depth + 1) })
 	case c == '-' || (c >= '0' && c <= '9'):
 		return d.number()
 	case d.lit("true"), d.lit("false"), d.lit("null"):
