@@ -14,17 +14,15 @@ const (
 )
 
 // publisher sends session events to presence in order, batching what waits.
-// It also keeps the count and digest of the sessions it has announced, which
+// It also keeps the set of sessions it has announced, whose count and digest
 // its heartbeats carry: they describe exactly what presence has been told.
 type publisher struct {
-	srv      *Server
-	subject  string
-	batch    shared.Batch
-	size     int
-	sessions int
-	digest   uint64
-	hashes   map[string]uint64 // each announced session's part of digest
-	gen      uint64
+	srv       *Server
+	subject   string
+	batch     shared.Batch
+	size      int
+	announced shared.SessionSet
+	gen       uint64
 	// failed is set when a publish fails (NATS unreachable): presence may
 	// have missed events, so the next heartbeat resends everything.
 	failed bool
@@ -35,7 +33,6 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 		srv:     srv,
 		subject: srv.subjects.Events(),
 		batch:   shared.Batch{Gateway: srv.cfg.ID, Boot: srv.boot},
-		hashes:  make(map[string]uint64),
 	}
 	hb := time.NewTicker(srv.cfg.Heartbeat)
 	defer hb.Stop()
@@ -57,7 +54,7 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 			if p.failed && srv.nc.IsConnected() {
 				p.sync()
 			}
-			p.add(shared.Event{Type: shared.EventHeartbeat, Sessions: p.sessions, Digest: p.digest})
+			p.add(p.announced.Heartbeat())
 			p.flush()
 		case <-srv.resync:
 			p.sync()
@@ -81,23 +78,10 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 	}
 }
 
-// add appends an event to the batch, keeping the announced set's count and
-// digest, and sends the batch when it is full.
+// add appends an event to the batch, keeping the announced set, and sends
+// the batch when it is full.
 func (p *publisher) add(ev shared.Event) {
-	switch {
-	case ev.Type == shared.EventOpen && !ev.Sync, ev.Type == shared.EventUpdate:
-		h := shared.SessionHash(ev.Session, ev.Friends)
-		old, known := p.hashes[ev.Session]
-		if !known {
-			p.sessions++
-		}
-		p.digest ^= old ^ h
-		p.hashes[ev.Session] = h
-	case ev.Type == shared.EventClose:
-		p.sessions--
-		p.digest ^= p.hashes[ev.Session]
-		delete(p.hashes, ev.Session)
-	}
+	p.announced.Apply(&ev)
 	p.batch.Events = append(p.batch.Events, ev)
 	p.size += 64 + 20*(len(ev.Friends)+len(ev.Known))
 	if len(p.batch.Events) >= maxBatchEvents || p.size >= maxBatchBytes {

@@ -30,13 +30,11 @@ type mSession struct {
 }
 
 type mGateway struct {
-	id, boot string
-	sessions map[string]*mSession
-	count    int    // announced sessions, as the gateway's publisher counts
-	digest   uint64 // their digest
-	hashes   map[string]uint64
-	gen      uint64
-	next     int
+	id, boot  string
+	sessions  map[string]*mSession
+	announced shared.SessionSet // as the gateway's publisher keeps it
+	gen       uint64
+	next      int
 }
 
 type model struct {
@@ -101,24 +99,8 @@ func (m *model) history() string {
 
 // send delivers a batch from g to presence, unless lose is set.
 func (m *model) send(g *mGateway, lose bool, evs ...shared.Event) {
-	if g.hashes == nil {
-		g.hashes = map[string]uint64{}
-	}
-	for _, ev := range evs {
-		switch {
-		case ev.Type == shared.EventOpen && !ev.Sync, ev.Type == shared.EventUpdate:
-			h := shared.SessionHash(ev.Session, ev.Friends)
-			old, known := g.hashes[ev.Session]
-			if !known {
-				g.count++
-			}
-			g.digest ^= old ^ h
-			g.hashes[ev.Session] = h
-		case ev.Type == shared.EventClose:
-			g.count--
-			g.digest ^= g.hashes[ev.Session]
-			delete(g.hashes, ev.Session)
-		}
+	for i := range evs {
+		g.announced.Apply(&evs[i])
 	}
 	if lose {
 		m.lossy = true
@@ -189,7 +171,7 @@ func (m *model) step() {
 		m.now = m.now.Add(time.Second)
 		for _, og := range m.gateways {
 			og := og
-			m.send(og, false, shared.Event{Type: shared.EventHeartbeat, Sessions: og.count, Digest: og.digest})
+			m.send(og, false, og.announced.Heartbeat())
 		}
 		m.now = m.now.Add(time.Second)
 		m.st.expire(m.now)
@@ -208,7 +190,7 @@ func (m *model) heartbeats() {
 	m.now = m.now.Add(200 * time.Millisecond)
 	for _, id := range slices.Sorted(maps.Keys(m.gateways)) {
 		g := m.gateways[id]
-		m.send(g, false, shared.Event{Type: shared.EventHeartbeat, Sessions: g.count, Digest: g.digest})
+		m.send(g, false, g.announced.Heartbeat())
 	}
 	for _, id := range slices.Sorted(maps.Keys(m.syncs)) {
 		if g := m.gateways[id]; g != nil {

@@ -137,3 +137,33 @@ func Contains(sorted []int64, id int64) bool {
 	_, found := slices.BinarySearch(sorted, id)
 	return found
 }
+
+// SessionSet is the set of sessions a gateway has announced, kept the way its
+// heartbeats describe it. Apply each event as it is published; Heartbeat
+// states the count and digest that presence should hold too.
+type SessionSet struct {
+	hashes map[string]uint64
+	digest uint64
+}
+
+// Apply records an open (not one of a resync, which announces nothing new),
+// update or close.
+func (s *SessionSet) Apply(ev *Event) {
+	switch {
+	case ev.Type == EventOpen && !ev.Sync, ev.Type == EventUpdate:
+		if s.hashes == nil {
+			s.hashes = make(map[string]uint64)
+		}
+		h := SessionHash(ev.Session, ev.Friends)
+		s.digest ^= s.hashes[ev.Session] ^ h
+		s.hashes[ev.Session] = h
+	case ev.Type == EventClose:
+		s.digest ^= s.hashes[ev.Session]
+		delete(s.hashes, ev.Session)
+	}
+}
+
+// Heartbeat returns the heartbeat event for the set.
+func (s *SessionSet) Heartbeat() Event {
+	return Event{Type: EventHeartbeat, Sessions: len(s.hashes), Digest: s.digest}
+}
