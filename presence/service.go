@@ -25,7 +25,8 @@ type Config struct {
 	Lease time.Duration
 	// Rebuild is how long presence collects sessions after it starts before
 	// it notifies anyone. Default: Lease, by which time every live gateway has
-	// heard the announcement or sent a heartbeat. Negative means none, for a
+	// heard the announcement or sent a heartbeat. Resyncs still under way then
+	// are waited for, up to three times as long. Negative means none, for a
 	// presence that starts with its NATS server, before any gateway.
 	Rebuild time.Duration
 	// Queue is how many NATS messages may wait to be processed before NATS
@@ -110,6 +111,7 @@ func (s *Service) Run(ctx context.Context) error {
 	tick := time.NewTicker(max(s.cfg.Lease/4, time.Millisecond))
 	defer tick.Stop()
 
+	started := time.Now()
 	s.announce()
 	s.log.Info("presence running", "policy", s.cfg.Policy.String(), "lease", s.cfg.Lease.String(), "rebuild", s.cfg.Rebuild.String())
 	var batch shared.Batch
@@ -131,6 +133,13 @@ func (s *Service) Run(ctx context.Context) error {
 				continue
 			}
 		case <-rebuild.C:
+			// A resync still under way at the end of the window would leave
+			// its sessions out of the rebuilt state, and their watchers would
+			// hear a false offline: wait for it, up to three windows.
+			if st.rebuilding && st.resyncing() && time.Since(started) < 3*s.cfg.Rebuild {
+				rebuild.Reset(s.cfg.Rebuild / 10)
+				continue
+			}
 			if st.rebuilding {
 				st.finishRebuild()
 				out.end()

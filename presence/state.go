@@ -280,6 +280,16 @@ func (s *state) renewAll(now time.Time) {
 	}
 }
 
+// resyncing reports whether a gateway's resync is asked for or under way.
+func (s *state) resyncing() bool {
+	for _, g := range s.gateways {
+		if g.syncing {
+			return true
+		}
+	}
+	return false
+}
+
 // finishRebuild ends the rebuild window: each session collected meanwhile gets
 // the corrections between what its gateway says it was told and the truth.
 func (s *state) finishRebuild() {
