@@ -281,7 +281,7 @@ func (f *fleet) printProgress() {
 	f.mu.Unlock()
 	dt := float64(s.At-f.prevAt) / 1e9
 	rate := 0.0
-	if f.prevAt != 0 && dt > 0 {
+	if dt > 0 {
 		rate = float64(s.Notifs-f.prevSum.Notifs) / dt
 	}
 	f.prevSum, f.prevAt = s, s.At

@@ -58,6 +58,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		r.srv = s
 	}
+	for _, a := range o.Addrs {
+		if err := waitListening(ctx, a, 2*time.Second, nil); err != nil {
+			return nil, fmt.Errorf("bench: no ALO at %s (start one, or give --server-cmd): %w", a, err)
+		}
+	}
 	r.findPids()
 	if o.Ceilings == "on" {
 		r.measureCeilings(ctx)
