@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+func TestRunRejectsBadArguments(t *testing.T) {
+	for _, args := range [][]string{
+		nil,
+		{"--json"},
+		{"bogus"},
+		{"smoke", "--pid", "x"},
+		{"smoke", "--addr", "10.1.2.3:80"},
+		{"smoke", "extra"},
+		{"smoke", "--no-such-flag"},
+	} {
+		if code := run(context.Background(), args); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+	if code := run(context.Background(), []string{"smoke", "-h"}); code != 0 {
+		t.Errorf("-h: exit %d, want 0", code)
+	}
+}
+
+// TestSmokeAgainstRealALO builds alo and alo-bench and runs the smoke
+// scenario the way CI does: the tool starts the server, loads it, checks
+// every notification and exits 0 only if none was lost or duplicated.
+func TestSmokeAgainstRealALO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries and loads a server")
+	}
+	dir := t.TempDir()
+	for _, b := range []string{"alo", "alo-bench"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../"+b).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", b, err, out)
+		}
+	}
+	cmd := exec.Command(filepath.Join(dir, "alo-bench"), "smoke", "--json", "--quiet",
+		"--server-cmd", filepath.Join(dir, "alo")+" --tcp {addr} --log-level warn")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	var res struct {
+		Pass     bool     `json:"pass"`
+		Failures []string `json:"failures"`
+		Counters struct {
+			Notifs, Lost, Dup int64
+		} `json:"counters"`
+	}
+	if jerr := json.Unmarshal(out, &res); jerr != nil {
+		t.Fatalf("smoke output is not JSON (%v; exit %v):\n%s", jerr, err, out)
+	}
+	if err != nil || !res.Pass || res.Counters.Notifs == 0 {
+		t.Fatalf("smoke against alo: exit %v, failures %q, counters %+v", err, res.Failures, res.Counters)
+	}
+}
