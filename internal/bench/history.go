@@ -130,9 +130,6 @@ func (h *History) row(u int) int { return historyHeader + u*(1+2*h.slots) }
 // Count returns how many transitions user u has had.
 func (h *History) Count(u int) int { return int(atomic.LoadInt64(&h.words[h.row(u)])) }
 
-// Full says whether user u has no slot left.
-func (h *History) Full(u int) bool { return h.Count(u) >= h.slots }
-
 // Append records a new transition of user u begun at start and returns its
 // index. Only u's owner may call it.
 func (h *History) Append(u int, start int64) (int, error) {

@@ -146,20 +146,11 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	return w, nil
 }
 
-// History returns the worker's transition table.
-func (w *Worker) History() *History { return w.hist }
-
-// Clock returns the run clock.
-func (w *Worker) Clock() Clock { return w.clock }
-
 func (w *Worker) user(local int) int { return local*w.cfg.Count + w.cfg.Index }
 func (w *Worker) local(u int) int    { return u / w.cfg.Count }
 func (w *Worker) owns(u int) bool {
 	return u >= 0 && u < w.cfg.Graph.Users && u%w.cfg.Count == w.cfg.Index
 }
-
-// Owned returns how many users this worker drives.
-func (w *Worker) Owned() int { return len(w.st) }
 
 // dial opens user u's socket from its source address.
 func (w *Worker) dial(ctx context.Context, u int) (net.Conn, error) {
