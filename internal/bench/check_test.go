@@ -34,6 +34,10 @@ func TestCheckAgainstHistory(t *testing.T) {
 		{"cycles", []tr{{100, 110}, {300, 0}, {500, 510}, {700, 0}}, []bool{true, false, true, false}, matchResult{}},
 		{"cycle middle lost", []tr{{100, 110}, {300, 0}, {500, 510}, {700, 0}}, []bool{true, false}, matchResult{lost: 2}},
 		{"void online may be missing", []tr{{100, Void}, {120, 0}}, nil, matchResult{}},
+		// The friend's own ready never came: the server was too far behind
+		// to say whether it registered before the watcher left.
+		{"online never confirmed, unseen", []tr{{300, 0}}, nil, matchResult{}},
+		{"online never confirmed, seen", []tr{{300, 0}}, []bool{true}, matchResult{}},
 		// A short session: a transition racing the registration is also
 		// too close to the end to be owed.
 		{"short session, racing online unseen", []tr{{55, 90}}, nil, matchResult{}},

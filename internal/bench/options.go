@@ -77,13 +77,15 @@ func (o *Options) scenarioDefaults() error {
 	ceil := "on"
 	switch o.Scenario {
 	case "smoke":
-		// Half of 400 users rest while 100 connect a second: two seconds
-		// each, past the cooldown, so no event goes without a user.
-		def(&o.Users, 400)
+		// The smoke is about correctness, run in CI beside other tests on
+		// busy cores: a generous deadline keeps a slow moment from reading
+		// as loss. Half of 1,000 users rest while 100 connect a second:
+		// five seconds each, past the cooldown, so no event lacks a user.
+		def(&o.Users, 1000)
 		def(&o.Friends, 10)
 		defF(&o.Rate, 200)
 		defD(&o.Duration, 3*time.Second)
-		defD(&o.Warmup, 0)
+		defD(&o.Deadline, 3*time.Second)
 		ceil = "off"
 	case "latency":
 		def(&o.Users, 10000)

@@ -119,7 +119,10 @@ func (r *runner) correctness(assert bool) {
 		r.res.row("  of which about users not on the list", fmt.Sprint(c.Strangers), "", "", "", nil)
 	}
 	r.res.row("wrong final state", fmt.Sprint(c.WrongFinal), "", "", "0", boolp(c.WrongFinal == 0))
-	r.res.row("late (> deadline, counted lost if past the session)", fmt.Sprint(c.Late), "", "", "", nil)
+	r.res.row("late (> deadline after the cause)", fmt.Sprint(c.Late), "", "", "", nil)
+	if c.Late > 0 {
+		r.res.note("%d notifications came later than the deadline (%v): under such delays, lost counts what was owed but had not arrived when the watcher left; a larger --deadline or a lower --rate tells slow from lost", c.Late, r.o.Deadline)
+	}
 	if !assert {
 		return
 	}
