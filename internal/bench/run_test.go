@@ -17,6 +17,7 @@ func smokeOptions(addr string) Options {
 		Users:    300,
 		Rate:     200,
 		Duration: 1500 * time.Millisecond,
+		Deadline: time.Second,
 	}
 }
 
