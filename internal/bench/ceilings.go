@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +16,12 @@ import (
 // Ceilings are what the machine itself can do, measured in the same run as
 // ALO so the two can be put side by side (DESIGN §6).
 type Ceilings struct {
-	TCPRoundTrip   Summary `json:"tcp_round_trip"`   // 32-byte echo over loopback
-	NATSRequest    Summary `json:"nats_request"`     // request/reply through an embedded server
-	NATSPubSub     float64 `json:"nats_pubsub_msgs"` // one-way msgs/s, 32 bytes, one pair
-	BareConns      int     `json:"bare_conns"`       // idle connections held by the bare server
+	TCPRoundTrip   Summary `json:"tcp_round_trip"`    // 32-byte echo over loopback
+	NATSRequest    Summary `json:"nats_request"`      // request/reply through an embedded server
+	NATSPubSub     float64 `json:"nats_pubsub_msgs"`  // one-way msgs/s, 32 bytes, one pair
+	FanOut         Summary `json:"fan_out,omitempty"` // hotuser: one line to each of FanOutConns sockets, first write → last read
+	FanOutConns    int     `json:"fan_out_conns,omitempty"`
+	BareConns      int     `json:"bare_conns"` // idle connections held by the bare server
 	BarePerConnRSS float64 `json:"bare_rss_per_conn"`
 	BareErr        string  `json:"bare_err,omitempty"`
 }
@@ -164,4 +167,95 @@ func NATSPubSub(n int) (float64, error) {
 	}
 	el := time.Since(start)
 	return float64(got.Load()) / el.Seconds(), nil
+}
+
+// FanOut times the raw floor of the hot-user case: one goroutine writes one
+// line to each of conns loopback sockets, whose readers are goroutines like
+// the tool's sessions; the time runs from the first write to the last line
+// read. Each write crosses the kernel's loopback path and wakes a reader on
+// the same cores, so on a small machine this floor is far above a single
+// round trip. It returns the figures over rounds bursts.
+func FanOut(conns, rounds int) (Summary, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Summary{}, fmt.Errorf("bench: listen: %w", err)
+	}
+	defer ln.Close()
+	base := time.Now()
+	var got, last atomic.Int64
+	servers := make(chan net.Conn, conns)
+	go func() {
+		for range conns {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			servers <- c
+		}
+	}()
+	var clients []net.Conn
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for i := range conns {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%4))}, Control: bindNoPort}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return Summary{}, fmt.Errorf("bench: fan-out dial (%d open): %w", i, err)
+		}
+		clients = append(clients, c)
+		go func() {
+			r := bufio.NewReaderSize(c, 2048)
+			for {
+				if _, err := r.ReadSlice('\n'); err != nil {
+					return
+				}
+				now := int64(time.Since(base))
+				for {
+					l := last.Load()
+					if now <= l || last.CompareAndSwap(l, now) {
+						break
+					}
+				}
+				got.Add(1)
+			}
+		}()
+	}
+	srv := make([]net.Conn, 0, conns)
+	defer func() {
+		for _, c := range srv {
+			c.Close()
+		}
+	}()
+	for range conns {
+		select {
+		case c := <-servers:
+			srv = append(srv, c)
+		case <-time.After(10 * time.Second):
+			return Summary{}, errors.New("bench: fan-out accept timed out")
+		}
+	}
+	line := []byte(`{"user_id":1000000000,"online":true}` + "\n")
+	var h Histogram
+	for round := range rounds {
+		start := int64(time.Since(base))
+		for _, c := range srv {
+			if _, err := c.Write(line); err != nil {
+				return Summary{}, fmt.Errorf("bench: fan-out write: %w", err)
+			}
+		}
+		want := int64(conns * (round + 1))
+		deadline := time.Now().Add(10 * time.Second)
+		for got.Load() < want {
+			if time.Now().After(deadline) {
+				return Summary{}, errors.New("bench: fan-out lines did not all arrive")
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		h.Record(last.Load() - start)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return h.Summary(), nil
 }

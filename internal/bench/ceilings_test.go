@@ -69,3 +69,10 @@ func TestLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestFanOut(t *testing.T) {
+	s, err := FanOut(200, 3)
+	if err != nil || s.N != 3 || s.P50 <= 0 {
+		t.Fatalf("fan-out %+v: %v", s, err)
+	}
+}

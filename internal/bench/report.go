@@ -174,6 +174,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "\nceilings, this run: tcp round trip p50 %s p99 %s; nats request/reply p50 %s p99 %s; nats pub/sub %s msgs/s; bare server %s per idle conn (%d conns)\n",
 			fmtDur(c.TCPRoundTrip.P50), fmtDur(c.TCPRoundTrip.P99), fmtDur(c.NATSRequest.P50), fmtDur(c.NATSRequest.P99),
 			siCount(c.NATSPubSub), fmtBytes(c.BarePerConnRSS), c.BareConns)
+		if c.FanOut.N > 0 {
+			fmt.Fprintf(&b, "raw fan-out, one line to each of %d sockets: first write → last read p50 %s, max %s\n",
+				c.FanOutConns, fmtDur(c.FanOut.P50), fmtDur(c.FanOut.Max))
+		}
 	}
 	c := r.Counters
 	fmt.Fprintf(&b, "\nsessions %d ready, %d dial failures, %d closed by the server, %d error messages, %d bad lines; %d (session, friend) pairs checked\n",

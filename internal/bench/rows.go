@@ -22,6 +22,12 @@ func (r *runner) measureCeilings(ctx context.Context) {
 	if c.NATSPubSub, err = NATSPubSub(2_000_000); err != nil {
 		r.res.note("nats pub/sub ceiling: %v", err)
 	}
+	if r.o.Scenario == "hotuser" {
+		c.FanOutConns = r.o.Watchers
+		if c.FanOut, err = FanOut(r.o.Watchers, 5); err != nil {
+			r.res.note("fan-out ceiling: %v", err)
+		}
+	}
 	c.BareConns = 5000
 	if r.o.Scenario == "idle" {
 		c.BareConns = min(r.o.Conns, 15000) // the tool's own file limit

@@ -54,12 +54,12 @@ func (r *runner) hotuser(ctx context.Context) error {
 		return err
 	}
 	on, off := onH.Summary(), offH.Summary()
-	// The floor of a fan-out to w watchers: one round trip, then w messages
-	// at the rate NATS moves them between one pair of connections.
+	// The floor of a fan-out to w watchers: the same number of raw socket
+	// writes, read the way the tool reads, on the same machine.
 	ceil, fl := "", time.Duration(0)
-	if c := r.res.Ceilings; c != nil && c.NATSPubSub > 0 && r.floor() > 0 {
-		fl = r.floor() + time.Duration(float64(watchers)/c.NATSPubSub*float64(time.Second))
-		ceil = fmtDur(fl) + fmt.Sprintf(" (rtt + %d msgs at nats rate)", watchers)
+	if c := r.res.Ceilings; c != nil && c.FanOut.N > 0 {
+		fl = c.FanOut.P50
+		ceil = fmtDur(fl) + fmt.Sprintf(" (raw write to %d sockets)", c.FanOutConns)
 	}
 	r.res.row(fmt.Sprintf("hot user online → last of %d watchers, median", watchers), fmtDur(on.P50), ceil, ratio(float64(on.P50), float64(fl)), "", nil)
 	r.res.row("hot user online → last watcher, worst", fmtDur(on.Max), "", "", "≤ 20ms", le(on.Max, 20*time.Millisecond))
