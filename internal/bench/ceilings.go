@@ -16,14 +16,16 @@ import (
 // Ceilings are what the machine itself can do, measured in the same run as
 // ALO so the two can be put side by side (DESIGN §6).
 type Ceilings struct {
-	TCPRoundTrip   Summary `json:"tcp_round_trip"`    // 32-byte echo over loopback
-	NATSRequest    Summary `json:"nats_request"`      // request/reply through an embedded server
-	NATSPubSub     float64 `json:"nats_pubsub_msgs"`  // one-way msgs/s, 32 bytes, one pair
-	FanOut         Summary `json:"fan_out,omitempty"` // hotuser: one line to each of FanOutConns sockets, first write → last read
-	FanOutConns    int     `json:"fan_out_conns,omitempty"`
-	BareConns      int     `json:"bare_conns"` // idle connections held by the bare server
-	BarePerConnRSS float64 `json:"bare_rss_per_conn"`
-	BareErr        string  `json:"bare_err,omitempty"`
+	TCPRoundTrip   Summary       `json:"tcp_round_trip"`    // 32-byte echo over loopback
+	NATSRequest    Summary       `json:"nats_request"`      // request/reply through an embedded server
+	NATSPubSub     float64       `json:"nats_pubsub_msgs"`  // one-way msgs/s, 32 bytes, one pair
+	FanOut         Summary       `json:"fan_out,omitempty"` // hotuser: one line to each of FanOutConns sockets, first write → last read
+	FanOutConns    int           `json:"fan_out_conns,omitempty"`
+	StormFloor     time.Duration `json:"storm_floor_ns,omitempty"` // storm: StormConns dial, hello, answer at once against the bare server
+	StormConns     int           `json:"storm_conns,omitempty"`
+	BareConns      int           `json:"bare_conns"` // idle connections held by the bare server
+	BarePerConnRSS float64       `json:"bare_rss_per_conn"`
+	BareErr        string        `json:"bare_err,omitempty"`
 }
 
 // TCPRoundTrip times n ping-pongs of 32 bytes over a loopback socket to an

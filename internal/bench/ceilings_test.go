@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 )
 
 func TestCeilings(t *testing.T) {
@@ -74,5 +75,12 @@ func TestFanOut(t *testing.T) {
 	s, err := FanOut(200, 3)
 	if err != nil || s.N != 3 || s.P50 <= 0 {
 		t.Fatalf("fan-out %+v: %v", s, err)
+	}
+}
+
+func TestBareStorm(t *testing.T) {
+	d, err := BareStorm(context.Background(), 300, 2, 100)
+	if err != nil || d <= 0 || d > 30*time.Second {
+		t.Fatalf("bare storm %v: %v", d, err)
 	}
 }

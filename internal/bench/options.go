@@ -120,7 +120,6 @@ func (o *Options) scenarioDefaults() error {
 		defD(&o.Settle, 5*time.Second) // lease 3 s + 1 s, and a margin
 		defD(&o.RestartWait, 60*time.Second)
 		o.Users = o.Conns
-		ceil = "off"
 	default:
 		return fmt.Errorf("bench: unknown scenario %q (want smoke, latency, throughput, hotuser, idle or storm)", o.Scenario)
 	}

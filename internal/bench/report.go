@@ -170,7 +170,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 		}
 		tw.Flush()
 	}
-	if c := r.Ceilings; c != nil {
+	if c := r.Ceilings; c != nil && c.StormConns > 0 {
+		fmt.Fprintf(&b, "\nceiling, this run: %d clients dial a bare server at once, write a hello, read an answer: last answer after %s\n",
+			c.StormConns, fmtDur(c.StormFloor))
+	} else if c != nil {
 		fmt.Fprintf(&b, "\nceilings, this run: tcp round trip p50 %s p99 %s; nats request/reply p50 %s p99 %s; nats pub/sub %s msgs/s; bare server %s per idle conn (%d conns)\n",
 			fmtDur(c.TCPRoundTrip.P50), fmtDur(c.TCPRoundTrip.P99), fmtDur(c.NATSRequest.P50), fmtDur(c.NATSRequest.P99),
 			siCount(c.NATSPubSub), fmtBytes(c.BarePerConnRSS), c.BareConns)

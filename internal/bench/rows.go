@@ -11,8 +11,18 @@ import (
 func (r *runner) measureCeilings(ctx context.Context) {
 	c := &Ceilings{}
 	r.res.Ceilings = c
-	fmt.Fprintln(r.o.Progress, "ceilings: tcp round trip, nats request/reply, nats pub/sub, bare server memory")
 	var err error
+	if r.o.Scenario == "storm" {
+		// The one ceiling that speaks to a storm: the same stampede against
+		// a server that does nothing. The tool's own file limit caps it.
+		c.StormConns = min(r.o.Conns, 19000)
+		fmt.Fprintf(r.o.Progress, "ceiling: %d clients dial a bare server at once\n", c.StormConns)
+		if c.StormFloor, err = BareStorm(ctx, c.StormConns, max(4, r.o.Sources), 32+14*r.o.Friends); err != nil {
+			r.res.note("storm ceiling: %v", err)
+		}
+		return
+	}
+	fmt.Fprintln(r.o.Progress, "ceilings: tcp round trip, nats request/reply, nats pub/sub, bare server memory")
 	if c.TCPRoundTrip, err = TCPRoundTrip(20000); err != nil {
 		r.res.note("tcp ceiling: %v", err)
 	}

@@ -82,7 +82,12 @@ func (r *runner) storm(ctx context.Context) error {
 	r.res.row("sessions before the kill", fmt.Sprint(n), "", "", "", nil)
 	r.res.row("sessions cut / back", fmt.Sprintf("%d / %d (%d now ready)", res.Down, res.Recovered, got), "", "", "all", boolp(res.Recovered >= res.Down && res.Down > 0))
 	r.res.row("kill → gateway listening again", fmtDur(res.Restart), "", "", "", nil)
-	r.res.row("reconnect at once → last session ready", fmtDur(res.Absorb), "", "", "≤ 3s", le(res.Absorb, 3*time.Second))
+	ceil, rat := "", ""
+	if c := r.res.Ceilings; c != nil && c.StormFloor > 0 {
+		ceil = fmtDur(c.StormFloor) + fmt.Sprintf(" (%d to a bare server)", c.StormConns)
+		rat = ratio(float64(res.Absorb), float64(c.StormFloor))
+	}
+	r.res.row("reconnect at once → last session ready", fmtDur(res.Absorb), ceil, rat, "≤ 3s", le(res.Absorb, 3*time.Second))
 	r.res.row("kill → last session ready", fmtDur(res.Total), "", "", "", nil)
 	r.res.row("friend states wrong after settling", fmt.Sprint(res.WrongFinal), "", "", "0", boolp(res.WrongFinal == 0))
 	r.res.row("lost / dup / spurious across the fault (no promise)", fmt.Sprintf("%d / %d / %d", res.LostDuring, res.DupDuring, res.SpurDuring), "", "", "", nil)
