@@ -90,6 +90,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if err != nil {
 		r.res.Errors = append(r.res.Errors, err.Error())
+		// Say what happened up to the stop, even when ctx is what stopped it.
+		pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.fleet.poll(pctx)
+		cancel()
+		r.res.Counters = r.fleet.sum()
 	}
 	r.res.finish()
 	return r.res, nil
