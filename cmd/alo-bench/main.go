@@ -156,7 +156,10 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "alo-bench:", err)
 		return 2
 	}
-	if !res.Pass {
+	switch {
+	case len(res.Errors) > 0:
+		return 2 // the run itself broke off
+	case !res.Pass:
 		return 1
 	}
 	return 0
