@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: help run build test vet fmt-check race fuzz bench clean
+.PHONY: help run build test vet fmt-check race fuzz bench bench-smoke bench-scenarios clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +30,17 @@ fuzz: ## fuzz the client decoder for FUZZTIME (default 60s)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeClient -fuzztime $(or $(FUZZTIME),60s) ./shared/
 
 bench: ## run the Go benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/ ./presence/ ./gateway/ ./e2e/
+
+ALO_SERVER := '$(BIN)/alo --tcp {addr} --http "" --log-level warn'
+
+bench-smoke: ## load smoke: a real alo under churn, zero lost or duplicated notifications
+	$(GO) build -o $(BIN)/ ./cmd/alo ./cmd/alo-bench
+	$(BIN)/alo-bench smoke --server-cmd $(ALO_SERVER)
+
+bench-scenarios: ## every load scenario against a fresh alo (minutes; figures in BENCHMARKS.md)
+	$(GO) build -o $(BIN)/ ./cmd/alo ./cmd/alo-bench
+	for s in latency throughput hotuser idle storm; do $(BIN)/alo-bench $$s --server-cmd $(ALO_SERVER) || exit 1; done
 
 clean: ## remove build output
 	rm -rf $(BIN)
