@@ -3,12 +3,12 @@
 GO ?= go
 BIN := bin
 
-.PHONY: help run build test vet fmt-check race fuzz bench bench-smoke bench-scenarios clean
+.PHONY: help run build test vet fmt-check race fuzz bench bench-smoke bench-scenarios demo-png clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: ## run ALO in one process: embedded NATS, presence, gateway on :8080
+run: ## run ALO in one process: clients on :8080 (TCP, UDP), page and WebSocket on :8081
 	$(GO) run ./cmd/alo
 
 build: ## build every binary into bin/
@@ -41,6 +41,9 @@ bench-smoke: ## load smoke: a real alo under churn, zero lost or duplicated noti
 bench-scenarios: ## every load scenario against a fresh alo (minutes; figures in BENCHMARKS.md)
 	$(GO) build -o $(BIN)/ ./cmd/alo ./cmd/alo-bench
 	for s in latency throughput hotuser idle storm; do $(BIN)/alo-bench $$s --server-cmd $(ALO_SERVER) || exit 1; done
+
+demo-png: ## regenerate docs/demo.png: the demo page, shot by the browser test
+	d=$$(mktemp -d) && ALO_SCREENSHOT_DIR=$$d ALO_BROWSER_TEST=1 $(GO) test -count=1 -run '^TestTwoPages$$' ./web/ && cp $$d/web-demo.png docs/demo.png && rm -rf $$d
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -28,7 +28,7 @@ var (
 // Config configures a Client. Addr and UserID are required.
 type Config struct {
 	// Addr is the gateway: "host:port" or "tcp://host:port" for TCP JSON
-	// Lines, "ws://host:port/ws" for WebSocket where built in (see Dial).
+	// Lines, "ws://host:port/ws" for WebSocket (see Dial).
 	Addr string
 	// UserID is who the client signs in as: a positive integer.
 	UserID int64

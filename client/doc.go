@@ -5,8 +5,8 @@
 // as it is then.
 //
 // The transport is behind the small Conn interface so the same Client runs
-// over TCP JSON Lines today and over WebSocket once a transport for it is
-// registered (see Dial). Roster turns the event stream into the state a user
+// over TCP JSON Lines and over WebSocket, chosen by the address's scheme
+// (see Dial). Roster turns the event stream into the state a user
 // sees: which friends are online, and since when.
 //
 // The terminal client cmd/alo-client is a thin shell around this package;

@@ -28,15 +28,16 @@ type DialFunc func(ctx context.Context, addr string) (Conn, error)
 // transport in this build.
 var ErrNoTransport = errors.New("client: no transport for address")
 
-// transports maps a scheme to its DialFunc. WebSocket ("ws", "wss") joins
-// it when the project settles on a WebSocket library.
+// transports maps a scheme to its DialFunc.
 var transports = map[string]DialFunc{
 	"tcp": DialTCP,
+	"ws":  DialWS,
+	"wss": DialWS,
 }
 
 // Dial opens a Conn to addr, choosing the transport by scheme:
 // "host:port" and "tcp://host:port" are TCP JSON Lines; "ws://…" and
-// "wss://…" are WebSocket, when built in.
+// "wss://…" are WebSocket.
 func Dial(ctx context.Context, addr string) (Conn, error) {
 	scheme, rest := "tcp", addr
 	if i := strings.Index(addr, "://"); i >= 0 {

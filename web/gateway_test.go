@@ -35,7 +35,7 @@ func startRealALO(t *testing.T) (tcpAddr, httpAddr string) {
 	if !strings.Contains(string(help), httpFlag+" ") {
 		t.Skipf("alo has no %s listener yet", httpFlag)
 	}
-	cmd := exec.Command(bin, "--tcp", "127.0.0.1:0", httpFlag, "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.Command(bin, "--tcp", "127.0.0.1:0", httpFlag, "127.0.0.1:0", "--udp", "", "--log-format", "json")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

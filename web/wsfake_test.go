@@ -15,9 +15,9 @@ import (
 )
 
 // A minimal server side of RFC 6455, enough for a test to play the gateway
-// to a browser: unfragmented text frames, ping, close. It exists only
-// because the project has not picked a WebSocket library yet; once the
-// gateway serves /ws, the page test should run against the real thing.
+// to a browser: unfragmented text frames, ping, close. The scripted tests
+// use it to make the gateway say exactly what they need (drops, refusals);
+// gateway_test.go and twopages_test.go run the page against the real one.
 
 type wsConn struct {
 	nc  net.Conn

@@ -45,7 +45,7 @@ func parseFlags(args []string, stderr io.Writer, tty bool) (options, error) {
 	fs.SetOutput(stderr)
 	user := fs.String("user", "", "your user id (required), a positive integer")
 	friends := fs.String("friends", "", "friend ids, comma-separated, e.g. 2,3")
-	addr := fs.String("addr", "localhost:8080", "gateway: host:port or tcp://host:port (TCP JSON Lines), ws://host:port/ws (WebSocket, when built in)")
+	addr := fs.String("addr", "localhost:8080", "gateway: host:port or tcp://host:port (TCP JSON Lines), ws://host:port/ws (WebSocket)")
 	color := fs.String("color", "auto", "colour output: auto (when stdout is a terminal and NO_COLOR is unset), always, never")
 	noInput := fs.Bool("no-input", false, "ignore stdin (watch only; stop with Ctrl-C); by default end of stdin logs out")
 	verbose := fs.Bool("v", false, "log connection details to stderr")

@@ -35,7 +35,7 @@ func buildBinaries(t *testing.T) (alo, aloClient string) {
 // address it listens on (addr may have port 0).
 func startALO(t *testing.T, bin, addr string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "--tcp", addr, "--log-format", "json", "--log-level", "info")
+	cmd := exec.Command(bin, "--tcp", addr, "--udp", "", "--http", "", "--log-format", "json", "--log-level", "info")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,10 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("alo", flag.ContinueOnError)
 	var logFlags cli.LogFlags
 	logFlags.Register(fs)
-	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections (JSON Lines)")
+	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections, JSON Lines (empty: off)")
+	var transports cli.TransportFlags
+	transports.Register(fs, ":8080")
+	fs.Lookup("udp").Usage += "; without it, UDP listens where --tcp does"
 	var httpFlags cli.HTTPFlags
 	httpFlags.Register(fs, ":8081")
 	natsListen := fs.String("nats-listen", "", "`address` where the embedded NATS server accepts other processes (default: in-process connections only)")
@@ -103,15 +106,21 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := cli.Listen(log, "clients", *tcp)
+	mux, err := cli.GatewayMux(srv, transports.WSConfig())
+	if err != nil {
+		return err
+	}
+	if !flagSet(fs, "udp") {
+		// UDP and TCP share the number: --tcp alone moves both.
+		transports.UDP = *tcp
+	}
+	clients, err := transports.Listen(log, *tcp)
 	if err != nil {
 		return err
 	}
 	err = cli.RunAll(ctx,
-		func(ctx context.Context) error { return cli.ServeGateway(ctx, srv, ln) },
-		func(ctx context.Context) error {
-			return cli.ServeHTTP(ctx, log, httpFlags.Addr, cli.HealthMux(srv.Ready, func() any { return srv.Stats() }))
-		})
+		func(ctx context.Context) error { return cli.ServeClients(ctx, srv, clients) },
+		func(ctx context.Context) error { return cli.ServeHTTP(ctx, log, httpFlags.Addr, mux) })
 	pnc.Flush()
 	stopPresence()
 	return errors.Join(err, <-presenceDone)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,7 +25,9 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	var logFlags cli.LogFlags
 	logFlags.Register(fs)
-	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections (JSON Lines)")
+	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections, JSON Lines (empty: off)")
+	var transports cli.TransportFlags
+	transports.Register(fs, "")
 	var httpFlags cli.HTTPFlags
 	httpFlags.Register(fs, "")
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server `URLs`, comma-separated")
@@ -59,18 +60,15 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := cli.Listen(log, "clients", *tcp)
+	mux, err := cli.GatewayMux(srv, transports.WSConfig())
+	if err != nil {
+		return err
+	}
+	clients, err := transports.Listen(log, *tcp)
 	if err != nil {
 		return err
 	}
 	return cli.RunAll(ctx,
-		func(ctx context.Context) error { return cli.ServeGateway(ctx, srv, ln) },
-		func(ctx context.Context) error {
-			return cli.ServeHTTP(ctx, log, httpFlags.Addr, gatewayMux(srv))
-		})
-}
-
-// gatewayMux is what the gateway serves over HTTP.
-func gatewayMux(srv *gateway.Server) http.Handler {
-	return cli.HealthMux(srv.Ready, func() any { return srv.Stats() })
+		func(ctx context.Context) error { return cli.ServeClients(ctx, srv, clients) },
+		func(ctx context.Context) error { return cli.ServeHTTP(ctx, log, httpFlags.Addr, mux) })
 }

@@ -13,6 +13,7 @@ import (
 // Page is one browser tab, attached through its own CDP session.
 type Page struct {
 	b       *Browser
+	target  string
 	session string
 
 	mu  sync.Mutex
@@ -33,7 +34,7 @@ func (b *Browser) NewPage(ctx context.Context, width, height int) (*Page, error)
 	if err := b.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &att); err != nil {
 		return nil, err
 	}
-	p := &Page{b: b, session: att.SessionID}
+	p := &Page{b: b, target: target.TargetID, session: att.SessionID}
 	b.mu.Lock()
 	b.pages[p.session] = p
 	b.mu.Unlock()
@@ -201,4 +202,16 @@ func (p *Page) Screenshot(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("cdp: screenshot: %w", err)
 	}
 	return png, nil
+}
+
+// Close closes the tab, as a user closing it would: the page is unloaded
+// and its connections end.
+func (p *Page) Close(ctx context.Context) error {
+	if err := p.b.Call(ctx, "", "Target.closeTarget", map[string]any{"targetId": p.target}, nil); err != nil {
+		return err
+	}
+	p.b.mu.Lock()
+	delete(p.b.pages, p.session)
+	p.b.mu.Unlock()
+	return nil
 }

@@ -14,17 +14,10 @@ import (
 )
 
 // ServeGateway runs a gateway on ln until ctx is done, and returns once it has
-// drained. A listener failure stops the gateway too.
+// drained. A listener failure stops the gateway too. ServeClients serves
+// UDP as well.
 func ServeGateway(ctx context.Context, srv *gateway.Server, ln net.Listener) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	ran := make(chan error, 1)
-	go func() { ran <- srv.Run(ctx) }()
-	served := srv.ServeTCP(ctx, ln)
-	if served != nil {
-		cancel(served)
-	}
-	return errors.Join(<-ran, served)
+	return ServeClients(ctx, srv, Clients{TCP: ln})
 }
 
 // Connect opens a NATS connection with NATSOptions. It does not wait for the

@@ -1,0 +1,600 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/alo-presence/alo/shared"
+)
+
+// WebSocket: one client message per text frame, the same hello, limits and
+// messages as TCP. The library is github.com/gobwas/ws, used at the frame
+// level: the gateway reads frame headers straight from the socket and holds
+// no buffer while a connection is idle, and writes every frame queued since
+// the last write in one write. tools/wsmem measures it against
+// coder/websocket and gorilla/websocket.
+
+// WSConfig configures the WebSocket endpoint. The zero value is ready to
+// use: each field's comment gives the default that a zero value stands for.
+type WSConfig struct {
+	// Origins lists the browser origins allowed besides the gateway's own:
+	// patterns matched with path.Match against the origin's host[:port]
+	// ("example.com", "*.example.com", "localhost:*"), or against the whole
+	// origin when the pattern has "://" ("https://*.example.com"). "*"
+	// allows any origin. A request without an Origin header (not from a
+	// browser) is always allowed: the check protects users' browsers from
+	// other sites, not the gateway from clients. Default: same host only.
+	Origins []string
+	// Ping is how often the gateway pings a client; a client that sends
+	// nothing for twice as long, not even a pong, is disconnected.
+	// Default 30s.
+	Ping time.Duration
+}
+
+// DefaultWSPing is the default of WSConfig.Ping.
+const DefaultWSPing = 30 * time.Second
+
+func (c WSConfig) withDefaults() WSConfig {
+	if c.Ping == 0 {
+		c.Ping = DefaultWSPing
+	}
+	return c
+}
+
+func (c WSConfig) validate() error {
+	if c.Ping < 0 {
+		return errors.New("gateway: websocket ping interval must be positive")
+	}
+	for _, p := range c.Origins {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			return fmt.Errorf("gateway: bad origin pattern %q", p)
+		}
+	}
+	return nil
+}
+
+// WebSocket returns the handler of the WebSocket endpoint (served at /ws by
+// the binaries). Connections it upgrades are tracked like TCP connections:
+// Run's shutdown closes them and waits for them.
+func (srv *Server) WebSocket(cfg WSConfig) (http.Handler, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &wsHandler{srv: srv, cfg: cfg, up: ws.HTTPUpgrader{Timeout: time.Second}}, nil
+}
+
+type wsHandler struct {
+	srv *Server
+	cfg WSConfig
+	up  ws.HTTPUpgrader
+}
+
+func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	srv := h.srv
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "this is a WebSocket endpoint", http.StatusUpgradeRequired)
+		return
+	}
+	if !h.originAllowed(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	// Sessions need Run's subscriptions: wait for them, as a TCP client
+	// waits in the listen backlog, but not forever.
+	wait := time.NewTimer(srv.cfg.HelloTimeout)
+	defer wait.Stop()
+	select {
+	case <-srv.ready:
+	case <-r.Context().Done():
+		return
+	case <-srv.done:
+		http.Error(w, "the gateway is shutting down", http.StatusServiceUnavailable)
+		return
+	case <-wait.C:
+		http.Error(w, "the gateway is not running", http.StatusServiceUnavailable)
+		return
+	}
+	c, rw, _, err := h.up.Upgrade(r, w)
+	if err != nil {
+		// The upgrader has answered with an HTTP error.
+		if c != nil {
+			c.Close()
+		}
+		return
+	}
+	// Bytes the client sent right after its request are in the HTTP
+	// server's reader; otherwise it is dropped with everything else of the
+	// HTTP connection, so an idle WebSocket holds no buffer.
+	var pending *bufio.Reader
+	if rw.Reader.Buffered() > 0 {
+		pending = rw.Reader
+	}
+	if !srv.track(c) {
+		c.Close()
+		return
+	}
+	// The connection runs in its own goroutine so that this handler
+	// returns, and net/http releases what it holds for the request.
+	go func() {
+		wc, s := srv.wsHello(c, pending, h.cfg)
+		if s == nil {
+			srv.untrack(c)
+			srv.wg.Done()
+			return
+		}
+		// The session waits in a fresh goroutine, whose stack has not
+		// grown on the hello: an idle connection's stack is most of
+		// what it costs.
+		go func() {
+			defer srv.wg.Done()
+			defer srv.untrack(c)
+			defer c.Close()
+			srv.wsSession(wc, s, h.cfg)
+		}()
+	}()
+}
+
+// originAllowed applies WSConfig.Origins.
+func (h *wsHandler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || slices.Contains(h.cfg.Origins, "*") {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	host, full := strings.ToLower(u.Host), strings.ToLower(origin)
+	for _, p := range h.cfg.Origins {
+		p = strings.ToLower(p)
+		subject := host
+		if strings.Contains(p, "://") {
+			subject = full
+		}
+		if ok, _ := path.Match(p, subject); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// wsConn is the gateway's side of one WebSocket connection.
+type wsConn struct {
+	c   net.Conn
+	rd  wsutil.Reader
+	buf []byte // the message being read; nil between messages
+
+	idle  time.Duration // after the hello: read deadline renewed by each frame
+	allow func() error  // after the hello: the session's rate limit
+
+	mu    sync.Mutex
+	pong  []byte // payload of a ping to answer; nil if none
+	code  ws.StatusCode
+	why   string
+	onCtl func() // wakes the writer once a session exists
+}
+
+// Errors of the WebSocket reader.
+var (
+	errWSClosed = errors.New("gateway: websocket closed by the client")
+	errBinary   = errors.New("gateway: binary frame")
+)
+
+// bufReader reads what the HTTP server had buffered, then the connection.
+type bufReader struct {
+	br *bufio.Reader
+	c  net.Conn
+}
+
+func (b *bufReader) Read(p []byte) (int, error) {
+	if b.br != nil {
+		if b.br.Buffered() > 0 {
+			return b.br.Read(p)
+		}
+		b.br = nil
+	}
+	return b.c.Read(p)
+}
+
+func newWSConn(c net.Conn, pending *bufio.Reader, maxMessage int) *wsConn {
+	wc := &wsConn{c: c}
+	var src io.Reader = c
+	if pending != nil {
+		src = &bufReader{br: pending, c: c}
+	}
+	wc.rd = wsutil.Reader{
+		Source:         src,
+		State:          ws.StateServerSide,
+		CheckUTF8:      true,
+		MaxMessageSize: int64(maxMessage),
+		OnIntermediate: func(h ws.Header, r io.Reader) error { return wc.control(h, r) },
+	}
+	return wc
+}
+
+// control handles a control frame from the client: a ping is answered, a
+// close ends the connection.
+func (wc *wsConn) control(h ws.Header, r io.Reader) error {
+	var p [ws.MaxControlFramePayloadSize]byte
+	n, err := io.ReadFull(r, p[:h.Length])
+	if err != nil {
+		return err
+	}
+	switch h.OpCode {
+	case ws.OpPing:
+		if wc.allow != nil {
+			// Pings count against the rate limit, as TCP's blank lines do.
+			if err := wc.allow(); err != nil {
+				return err
+			}
+		}
+		wc.mu.Lock()
+		wc.pong = append(wc.pong[:0:0], p[:n]...)
+		wake := wc.onCtl
+		wc.mu.Unlock()
+		if wake == nil {
+			// No session, so no writer: answer here. Nothing else writes.
+			return wc.flushControl()
+		}
+		wake()
+	case ws.OpClose:
+		code, reason := ws.ParseCloseFrameData(p[:n])
+		if !code.Empty() {
+			if err := ws.CheckCloseFrameData(code, reason); err != nil {
+				return err
+			}
+		}
+		wc.setClose(ws.StatusNormalClosure, "")
+		return errWSClosed
+	}
+	return nil
+}
+
+// next returns the next text message, without copying it: it is valid until
+// the next call. Control frames are handled on the way; a binary message is
+// read and dropped, and reported as errBinary.
+func (wc *wsConn) next() ([]byte, error) {
+	for {
+		h, err := wc.rd.NextFrame()
+		if err != nil {
+			return nil, err
+		}
+		if wc.idle > 0 {
+			_ = wc.c.SetReadDeadline(time.Now().Add(wc.idle))
+		}
+		if h.OpCode.IsControl() {
+			if err := wc.control(h, &wc.rd); err != nil {
+				return nil, err
+			}
+			// The frame is read; let the reader forget it.
+			if err := wc.rd.Discard(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// Grow the buffer as bytes arrive, not on the declared length.
+		b := wc.buf[:0]
+		if b == nil {
+			if p, ok := msgBufs.Get().(*[]byte); ok {
+				b = *p
+			}
+		}
+		for {
+			if len(b) == cap(b) {
+				b = slices.Grow(b, min(max(512, cap(b)), int(h.Length)+1))
+			}
+			n, err := wc.rd.Read(b[len(b):cap(b)])
+			b = b[:len(b)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		wc.buf = b
+		if h.OpCode == ws.OpBinary {
+			return nil, errBinary
+		}
+		return b, nil
+	}
+}
+
+// msgBufs holds message buffers between messages, so that an idle
+// connection holds none.
+var msgBufs sync.Pool
+
+// release gives the message buffer back; the message is no longer needed.
+func (wc *wsConn) release() {
+	if b := wc.buf[:0]; cap(b) > 0 && cap(b) <= 4096 {
+		msgBufs.Put(&b)
+	}
+	wc.buf = nil
+}
+
+func (wc *wsConn) setClose(code ws.StatusCode, why string) {
+	wc.mu.Lock()
+	if wc.code == 0 {
+		wc.code, wc.why = code, why
+	}
+	wc.mu.Unlock()
+}
+
+// flushControl writes a pending pong.
+func (wc *wsConn) flushControl() error {
+	wc.mu.Lock()
+	pong := wc.pong
+	wc.pong = nil
+	wc.mu.Unlock()
+	if pong == nil {
+		return nil
+	}
+	_ = wc.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, err := wc.c.Write(appendFrame(nil, ws.OpPong, pong))
+	return err
+}
+
+// appendFrame appends one unmasked, final frame.
+func appendFrame(b []byte, op ws.OpCode, payload []byte) []byte {
+	b = append(b, 0x80|byte(op))
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, payload...)
+}
+
+func appendClose(b []byte, code ws.StatusCode, why string) []byte {
+	return appendFrame(b, ws.OpClose, ws.NewCloseFrameBody(code, why))
+}
+
+// wsReadError turns a read failure into the protocol error the client is
+// told and the close code it gets. A nil error means the client is gone or
+// closed; nothing more is said but a close.
+func wsReadError(err error) (*shared.ProtocolError, ws.StatusCode) {
+	var perr ws.ProtocolError
+	switch {
+	case errors.Is(err, wsutil.ErrMessageTooLarge):
+		return &shared.ProtocolError{Code: shared.CodeTooLong, Message: "a message is longer than the gateway accepts"}, ws.StatusMessageTooBig
+	case errors.Is(err, wsutil.ErrInvalidUTF8):
+		return &shared.ProtocolError{Code: shared.CodeInvalidUTF8, Message: "a text frame is not valid UTF-8"}, ws.StatusInvalidFramePayloadData
+	case errors.Is(err, errBinary):
+		return &shared.ProtocolError{Code: shared.CodeBadFrame, Message: "binary frame: send each message as one text frame"}, ws.StatusUnsupportedData
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return &shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"}, ws.StatusPolicyViolation
+	case errors.As(err, &perr):
+		return nil, ws.StatusProtocolError
+	}
+	return nil, ws.StatusNormalClosure
+}
+
+// wsHello reads the hello of an upgraded connection, under a deadline, and
+// opens its session. Without a session it has closed the connection.
+func (srv *Server) wsHello(c net.Conn, pending *bufio.Reader, cfg WSConfig) (*wsConn, *session) {
+	wc := newWSConn(c, pending, srv.cfg.MaxMessageBytes)
+	log := srv.log.With("remote", c.RemoteAddr().String(), "transport", "ws")
+
+	_ = c.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
+	var m shared.ClientMessage
+	for {
+		msg, err := wc.next()
+		if err != nil {
+			pe, code := wsReadError(err)
+			srv.refuseWS(wc, pe, code)
+			log.Debug("connection ended before hello", "err", err)
+			return nil, nil
+		}
+		if len(trimSpace(msg)) == 0 {
+			continue // keep-alive
+		}
+		if err := shared.DecodeClient(msg, &m, srv.cfg.MaxFriends); err != nil {
+			srv.refuseWS(wc, asProtocolError(err), ws.StatusPolicyViolation)
+			return nil, nil
+		}
+		if pe := srv.validateHello(&m); pe != nil {
+			srv.refuseWS(wc, pe, ws.StatusPolicyViolation)
+			return nil, nil
+		}
+		break
+	}
+	wc.release()
+	// From now on any frame, a pong included, proves the client is there.
+	wc.idle = 2 * cfg.Ping
+	_ = c.SetReadDeadline(time.Now().Add(wc.idle))
+	s, err := srv.open(&m)
+	if err != nil {
+		srv.refuseWS(wc, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()}, ws.StatusGoingAway)
+		return nil, nil
+	}
+	wc.mu.Lock()
+	wc.onCtl = s.signal
+	wc.mu.Unlock()
+	wc.allow = s.allow
+	return wc, s
+}
+
+// wsSession runs an open session: its reader here, its writer in a second
+// goroutine.
+func (srv *Server) wsSession(wc *wsConn, s *session, cfg WSConfig) {
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		srv.wsWriteLoop(wc, s, cfg.Ping)
+	}()
+	for {
+		msg, err := wc.next()
+		switch {
+		case errors.Is(err, errBinary):
+			// The framing survives: say so, and carry on, as with any
+			// malformed message after the hello.
+			if err = s.allow(); err == nil {
+				pe, _ := wsReadError(errBinary)
+				s.sendError(pe)
+			}
+		case errors.As(err, new(fatalError)):
+			// A ping over the rate limit: handled below, as a message's.
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Silent for two pings, pongs included: gone, or not reading.
+			wc.setClose(ws.StatusPolicyViolation, "no pong")
+			s.close(closeClient)
+			srv.end(s)
+			<-written
+			return
+		case err != nil:
+			pe, code := wsReadError(err)
+			if pe != nil {
+				wc.setClose(code, pe.Code)
+				s.closeWithError(pe)
+			} else {
+				wc.setClose(code, "")
+				s.close(closeClient)
+			}
+			srv.end(s)
+			<-written
+			return
+		default:
+			err = s.handle(msg)
+		}
+		wc.release()
+		if err != nil {
+			var fe fatalError
+			if errors.As(err, &fe) {
+				wc.setClose(ws.StatusPolicyViolation, fe.Code)
+				s.closeWithError(fe.ProtocolError)
+			} else {
+				wc.setClose(ws.StatusNormalClosure, "logout")
+				s.close(closeLogout)
+			}
+			break
+		}
+	}
+	srv.end(s)
+	<-written
+}
+
+// refuseWS tells a client without a session what was wrong, and closes.
+func (srv *Server) refuseWS(wc *wsConn, pe *shared.ProtocolError, code ws.StatusCode) {
+	var b []byte
+	why := ""
+	if pe != nil {
+		b = appendFrame(b, ws.OpText, shared.AppendError(nil, pe.Code, pe.Message))
+		why = pe.Code
+	}
+	b = appendClose(b, code, why)
+	_ = wc.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = wc.c.Write(b)
+	wc.c.Close()
+}
+
+// wsCloseCode is the close code for a session that ends for reason r,
+// unless the reader chose one.
+func wsCloseCode(r closeReason) (ws.StatusCode, string) {
+	switch r {
+	case closeShutdown:
+		return ws.StatusGoingAway, "shutdown"
+	case closeSlow:
+		return ws.StatusPolicyViolation, "slow consumer"
+	case closeProtocol:
+		return ws.StatusPolicyViolation, ""
+	case closeLogout:
+		return ws.StatusNormalClosure, "logout"
+	}
+	return ws.StatusNormalClosure, ""
+}
+
+// wsWriteLoop writes what the session queues, one text frame per message,
+// every frame queued since the last write in one write; it pings the client
+// every ping; and it sends a close frame and closes the connection when the
+// session closes.
+func (srv *Server) wsWriteLoop(wc *wsConn, s *session, ping time.Duration) {
+	// The first ping comes at a random point of the first interval, so that
+	// clients connected together are not pinged together forever after.
+	timer := time.NewTimer(ping/2 + rand.N(ping/2+1))
+	defer timer.Stop()
+	var queue, frames []byte
+	for {
+		pingDue := false
+		select {
+		case <-s.wake:
+		case <-timer.C:
+			pingDue = true
+			timer.Reset(ping)
+		}
+		out, closing := s.take(queue)
+		frames = frames[:0]
+		wc.mu.Lock()
+		if wc.pong != nil {
+			frames = appendFrame(frames, ws.OpPong, wc.pong)
+			wc.pong = nil
+		}
+		wc.mu.Unlock()
+		if pingDue {
+			frames = appendFrame(frames, ws.OpPing, nil)
+		}
+		for rest := out; len(rest) > 0; {
+			i := bytes.IndexByte(rest, '\n')
+			frames = appendFrame(frames, ws.OpText, rest[:i])
+			rest = rest[i+1:]
+		}
+		if closing {
+			wc.mu.Lock()
+			code, why := wc.code, wc.why
+			wc.mu.Unlock()
+			if code == 0 {
+				code, why = wsCloseCode(s.reasonForClose())
+			}
+			frames = appendClose(frames, code, why)
+		}
+		if len(frames) > 0 {
+			_ = wc.c.SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))
+			if _, err := wc.c.Write(frames); err != nil {
+				s.close(closeWrite)
+				wc.c.Close()
+				return
+			}
+		}
+		if closing {
+			wc.c.Close()
+			return
+		}
+		queue = out
+		if cap(queue) > 64<<10 {
+			queue = nil // a burst passed: don't keep its buffers
+		}
+		if cap(frames) > 64<<10 {
+			frames = nil
+		}
+	}
+}
+
+// reasonForClose returns why a closing session closes.
+func (s *session) reasonForClose() closeReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
+}

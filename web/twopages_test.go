@@ -1,0 +1,70 @@
+package web_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alo-presence/alo/internal/cdp"
+)
+
+// TestTwoPages is the demo as a person sees it: the real alo serves the
+// page, two tabs sign in as two users who list each other, each sees the
+// other come online, and each sees the other go offline when that tab is
+// closed. With ALO_SCREENSHOT_DIR set it leaves web-demo.png there, which
+// is docs/demo.png (make demo-png).
+func TestTwoPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs alo")
+	}
+	_, httpAddr := startRealALO(t)
+	b := cdp.ForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	open := func(user, friends string) pageCheck {
+		t.Helper()
+		p, err := b.NewPage(ctx, 960, 600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := pageCheck{t: t, ctx: ctx, p: p}
+		if err := p.Navigate(ctx, "http://"+httpAddr+"/?user="+user+"&friends="+friends+"&connect=1"); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(status("live"))
+		return c
+	}
+	closePage := func(c pageCheck) {
+		t.Helper()
+		if ex := c.p.Exceptions(); len(ex) > 0 {
+			t.Fatalf("uncaught exceptions in the page:\n%s", strings.Join(ex, "\n"))
+		}
+		if err := c.p.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	alice := open("1", "2,3")
+	alice.waitFor(offline("2"))
+	bob := open("2", "1")
+	bob.waitFor(online("1")) // in bob's snapshot
+	alice.waitFor(online("2"))
+	alice.waitFor(offline("3"))
+	if os.Getenv("ALO_SCREENSHOT_DIR") != "" {
+		// Let the "since" times and the log settle into a still picture.
+		alice.waitFor(`document.querySelectorAll("#log li").length >= 2`)
+		alice.screenshot("demo")
+	}
+
+	closePage(bob)
+	alice.waitFor(offline("2"))
+
+	bob = open("2", "1")
+	bob.waitFor(online("1"))
+	alice.waitFor(online("2"))
+	closePage(alice)
+	bob.waitFor(offline("1"))
+	closePage(bob)
+}
