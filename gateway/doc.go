@@ -1,9 +1,11 @@
 // Package gateway terminates client connections, speaks the client protocol
-// (JSON Lines over TCP), and connects sessions to presence through NATS.
+// over TCP (JSON Lines, tcp.go), WebSocket (one message per text frame,
+// ws.go) and UDP (one message per datagram, udp.go), and connects sessions to
+// presence through NATS.
 //
-// Each session has a reader (the connection's goroutine, which decodes and
-// validates what the client sends) and a writer with a bounded queue of
-// bytes: a client that stops reading is disconnected when its queue fills,
+// Sessions are the same whatever the transport (session.go). Each has a
+// reader (the connection's goroutine, which decodes and validates what the
+// client sends) and a writer with a bounded queue of bytes: a client that stops reading is disconnected when its queue fills,
 // never waited on. Session events (open, friend-list update, close) go to
 // presence through one publisher goroutine, which batches whatever is waiting
 // and keeps them in order; it also sends a heartbeat with the size and digest

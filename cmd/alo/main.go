@@ -7,11 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -23,104 +22,88 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "alo:", err)
-		os.Exit(1)
-	}
+	cli.Main(cli.Command{
+		Name:    "alo",
+		Summary: "alo: ALO in one process (embedded NATS, presence and a gateway) for development",
+		HTTP:    ":8081",
+		Flags:   flags,
+	})
 }
 
-func run(args []string) error {
-	fs := flag.NewFlagSet("alo", flag.ContinueOnError)
-	var logFlags cli.LogFlags
-	logFlags.Register(fs)
+func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections, JSON Lines (empty: off)")
 	var transports cli.TransportFlags
 	transports.Register(fs, ":8080")
 	fs.Lookup("udp").Usage += "; without it, UDP listens where --tcp does"
-	var httpFlags cli.HTTPFlags
-	httpFlags.Register(fs, ":8081")
 	natsListen := fs.String("nats-listen", "", "`address` where the embedded NATS server accepts other processes (default: in-process connections only)")
 	cli.PrefixFlag(fs)
 	gatewayConfig := cli.GatewayFlags(fs)
 	presenceConfig := cli.PresenceFlags(fs)
-	if err := cli.Parse(fs, args, "alo: ALO in one process (embedded NATS, presence and a gateway) for development"); err != nil {
-		if err == flag.ErrHelp {
-			return nil
+	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
+		pcfg, err := presenceConfig()
+		if err != nil {
+			return err
 		}
-		return err
+		if !flagSet(fs, "rebuild") {
+			// Presence starts with its own NATS server, before any gateway
+			// could have sessions: there is nothing to rebuild.
+			pcfg.Rebuild = -1
+		}
+		if !flagSet(fs, "udp") {
+			// UDP and TCP share the number: --tcp alone moves both.
+			transports.UDP = *tcp
+		}
+		return run(ctx, log, *natsListen, pcfg, gatewayConfig(), func(ctx context.Context, srv *gateway.Server) error {
+			return transports.Serve(ctx, log, srv, *tcp, httpAddr)
+		})
 	}
-	if httpFlags.Probe != "" {
-		return cli.RunProbe(httpFlags.Probe)
-	}
-	log, err := logFlags.Logger(os.Stderr)
-	if err != nil {
-		return err
-	}
-	cli.Started(log, "alo")
-	pcfg, err := presenceConfig()
-	if err != nil {
-		return err
-	}
-	if !flagSet(fs, "rebuild") {
-		// Presence starts with its own NATS server, before any gateway
-		// could have sessions: there is nothing to rebuild.
-		pcfg.Rebuild = -1
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+}
 
-	ns, err := startNATS(*natsListen)
+// run starts the embedded NATS server and presence, then serves the gateway
+// until ctx is done. Presence outlives the gateway, so that the gateway's
+// closing sessions still reach watchers attached from elsewhere.
+func run(ctx context.Context, log *slog.Logger, natsListen string, pcfg presence.Config, gcfg gateway.Config,
+	serve func(context.Context, *gateway.Server) error) error {
+	ns, err := startNATS(natsListen)
 	if err != nil {
 		return err
 	}
 	defer ns.Shutdown()
-	if *natsListen != "" {
+	if natsListen != "" {
 		log.Info("embedded nats listening", "url", ns.ClientURL())
 	}
 	connect := func(name string) (*nats.Conn, error) {
-		return nats.Connect("", append(cli.NATSOptions(name, log), nats.InProcessServer(ns))...)
+		nc, err := nats.Connect("", append(cli.NATSOptions(name, log), nats.InProcessServer(ns))...)
+		if err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		return nc, nil
 	}
 	pnc, err := connect("alo-presence")
 	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+		return err
 	}
 	defer pnc.Close()
 	gnc, err := connect("alo-gateway")
 	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+		return err
 	}
 	defer gnc.Close()
 
-	// Presence outlives the gateway, so that the gateway's closing sessions
-	// still reach the watchers attached from elsewhere.
-	pctx, stopPresence := context.WithCancel(context.Background())
-	defer stopPresence()
 	svc, err := presence.New(pnc, log.With("component", "presence"), pcfg)
 	if err != nil {
 		return err
 	}
+	srv, err := gateway.New(gnc, log.With("component", "gateway"), gcfg)
+	if err != nil {
+		return err
+	}
+	pctx, stopPresence := context.WithCancel(context.Background())
+	defer stopPresence()
 	presenceDone := make(chan error, 1)
 	go func() { presenceDone <- svc.Run(pctx) }()
 
-	srv, err := gateway.New(gnc, log.With("component", "gateway"), gatewayConfig())
-	if err != nil {
-		return err
-	}
-	mux, err := cli.GatewayMux(srv, transports.WSConfig())
-	if err != nil {
-		return err
-	}
-	if !flagSet(fs, "udp") {
-		// UDP and TCP share the number: --tcp alone moves both.
-		transports.UDP = *tcp
-	}
-	clients, err := transports.Listen(log, *tcp)
-	if err != nil {
-		return err
-	}
-	err = cli.RunAll(ctx,
-		func(ctx context.Context) error { return cli.ServeClients(ctx, srv, clients) },
-		func(ctx context.Context) error { return cli.ServeHTTP(ctx, log, httpFlags.Addr, mux) })
+	err = serve(ctx, srv)
 	pnc.Flush()
 	stopPresence()
 	return errors.Join(err, <-presenceDone)

@@ -5,70 +5,34 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
 	"github.com/alo-presence/alo/gateway"
 	"github.com/alo-presence/alo/internal/cli"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
-	}
+	cli.Main(cli.Command{Name: "gateway", Summary: "gateway: ALO's client-facing server", Flags: flags})
 }
 
-func run(args []string) error {
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	var logFlags cli.LogFlags
-	logFlags.Register(fs)
+func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections, JSON Lines (empty: off)")
 	var transports cli.TransportFlags
 	transports.Register(fs, "")
-	var httpFlags cli.HTTPFlags
-	httpFlags.Register(fs, "")
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server `URLs`, comma-separated")
 	cli.PrefixFlag(fs)
 	config := cli.GatewayFlags(fs)
-	if err := cli.Parse(fs, args, "gateway: ALO's client-facing server"); err != nil {
-		if err == flag.ErrHelp {
-			return nil
+	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
+		cfg := config()
+		nc, err := cli.Connect(*natsURL, "alo-gateway "+cfg.ID, log)
+		if err != nil {
+			return err
 		}
-		return err
+		defer nc.Close()
+		srv, err := gateway.New(nc, log, cfg)
+		if err != nil {
+			return err
+		}
+		return transports.Serve(ctx, log, srv, *tcp, httpAddr)
 	}
-	if httpFlags.Probe != "" {
-		return cli.RunProbe(httpFlags.Probe)
-	}
-	log, err := logFlags.Logger(os.Stderr)
-	if err != nil {
-		return err
-	}
-	cli.Started(log, "gateway")
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
-	cfg := config()
-	nc, err := cli.Connect(*natsURL, "alo-gateway "+cfg.ID, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	srv, err := gateway.New(nc, log, cfg)
-	if err != nil {
-		return err
-	}
-	mux, err := cli.GatewayMux(srv, transports.WSConfig())
-	if err != nil {
-		return err
-	}
-	clients, err := transports.Listen(log, *tcp)
-	if err != nil {
-		return err
-	}
-	return cli.RunAll(ctx,
-		func(ctx context.Context) error { return cli.ServeClients(ctx, srv, clients) },
-		func(ctx context.Context) error { return cli.ServeHTTP(ctx, log, httpFlags.Addr, mux) })
 }

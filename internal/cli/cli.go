@@ -47,7 +47,7 @@ func Parse(fs *flag.FlagSet, args []string, summary string) error {
 		return err
 	}
 	if *version {
-		fmt.Fprintf(fs.Output(), "%s %s (commit %s, %s)\n", fs.Name(), shared.Version, shared.Commit, runtime.Version())
+		fmt.Fprintf(os.Stdout, "%s %s (commit %s, %s)\n", fs.Name(), shared.Version, shared.Commit, runtime.Version())
 		return flag.ErrHelp
 	}
 	set := map[string]bool{}

@@ -145,3 +145,19 @@ func GatewayMux(srv *gateway.Server, ws gateway.WSConfig) (*http.ServeMux, error
 	})
 	return mux, nil
 }
+
+// Serve serves srv until ctx is done: clients on tcp and the transports the
+// flags ask for, and HTTP (health, the page, /ws) on httpAddr.
+func (f *TransportFlags) Serve(ctx context.Context, log *slog.Logger, srv *gateway.Server, tcp, httpAddr string) error {
+	mux, err := GatewayMux(srv, f.WSConfig())
+	if err != nil {
+		return err
+	}
+	clients, err := f.Listen(log, tcp)
+	if err != nil {
+		return err
+	}
+	return RunAll(ctx,
+		func(ctx context.Context) error { return ServeClients(ctx, srv, clients) },
+		func(ctx context.Context) error { return ServeHTTP(ctx, log, httpAddr, mux) })
+}
