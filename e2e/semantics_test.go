@@ -10,27 +10,6 @@ import (
 	"github.com/alo-presence/alo/shared"
 )
 
-// The README's session: two users who list each other see each other come
-// and go.
-func TestOnlineAndOfflineBothWays(t *testing.T) {
-	addr := system(t, presence.Config{}, gateway.Config{})
-	a, snap := alotest.Connect(t, addr, 1, 2)
-	wantOnline(t, snap)
-	b, snap := alotest.Connect(t, addr, 2, 1)
-	wantOnline(t, snap, 1)
-	a.ExpectState(2, true)
-
-	b.Close()
-	a.ExpectState(2, false)
-
-	b, snap = alotest.Connect(t, addr, 2, 1)
-	wantOnline(t, snap, 1)
-	a.ExpectState(2, true)
-	a.Send(`{"online": false}`)
-	a.ExpectClosed()
-	b.ExpectState(1, false)
-}
-
 // A new session gets one online message per online friend, then ready; an
 // offline friend is not mentioned.
 func TestSnapshotThenReady(t *testing.T) {
@@ -53,75 +32,6 @@ func TestSnapshotThenReady(t *testing.T) {
 	if !seen[2] || !seen[3] {
 		t.Fatalf("snapshot %v, want 2 and 3", seen)
 	}
-}
-
-// A second session of an online user changes nothing for watchers; only the
-// last close sends offline. Both sessions get their friends' updates.
-func TestSecondSessionChangesNothing(t *testing.T) {
-	addr := system(t, presence.Config{}, gateway.Config{})
-	w, _ := alotest.Connect(t, addr, 10, 1, barrierUser)
-	s1, _ := alotest.Connect(t, addr, 1, 10)
-	w.ExpectState(1, true)
-	s2, snap := alotest.Connect(t, addr, 1, 10)
-	wantOnline(t, snap, 10)
-	barrier(t, addr, w)
-
-	// Both sessions of 1 hear about 10.
-	w.Send(`{"online": false}`)
-	s1.ExpectState(10, false)
-	s2.ExpectState(10, false)
-	w, _ = alotest.Connect(t, addr, 10, 1, barrierUser)
-	s1.ExpectState(10, true)
-	s2.ExpectState(10, true)
-
-	s1.Close()
-	barrier(t, addr, w)                        // no offline after the first close
-	s2.Send(`{"user_id": 1, "online": false}`) // the seed's logout
-	s2.ExpectClosed()
-	w.ExpectState(1, false)
-}
-
-// A friend-list update reports newly added friends who are online, and
-// changes whose transitions the user hears.
-func TestFriendListUpdate(t *testing.T) {
-	addr := system(t, presence.Config{}, gateway.Config{})
-	a, _ := alotest.Connect(t, addr, 1, 2, barrierUser)
-	c, _ := alotest.Connect(t, addr, 3)
-	a.Send(`{"friends": [2, 3, 3, 1, 999999]}`)
-	a.ExpectState(3, true)
-	c.Close()
-	a.ExpectState(3, false)
-
-	a.Send(`{"friends": [2, 999999]}`)
-	barrier(t, addr, a) // the update has been applied
-	alotest.Connect(t, addr, 3)
-	barrier(t, addr, a) // 3 is no longer watched
-	a.Send(`{"friends": [2, 3, 999999]}`)
-	a.ExpectState(3, true)
-}
-
-// Under the mutual policy, X's presence reaches W only if each lists the
-// other, and visibility follows changes of either list.
-func TestMutualPolicy(t *testing.T) {
-	addr := system(t, presence.Config{Policy: presence.PolicyMutual}, gateway.Config{})
-	a, _ := alotest.Connect(t, addr, 1, 2, barrierUser)
-	b, snap := alotest.Connect(t, addr, 2, barrierUser) // does not list 1
-	wantOnline(t, snap)
-	barrier(t, addr, a, b) // a heard nothing of 2
-
-	b.Send(`{"friends": [1, 999999]}`)
-	b.ExpectState(1, true)
-	a.ExpectState(2, true)
-
-	b.Send(`{"friends": [999999]}`)
-	a.ExpectState(2, false) // 1 lost sight of 2
-	barrier(t, addr, a, b)
-
-	b.Send(`{"friends": [1, 999999]}`)
-	b.ExpectState(1, true)
-	a.ExpectState(2, true)
-	b.Close()
-	a.ExpectState(2, false)
 }
 
 // The default policy lets anyone who lists X see X, listed back or not.
