@@ -213,18 +213,19 @@ func (srv *Server) validateHello(m *shared.ClientMessage) *shared.ProtocolError 
 }
 
 // open starts a session for a validated hello: it registers it, subscribes
-// to its user, and tells presence.
-func (srv *Server) open(m *shared.ClientMessage) (*session, error) {
+// to its user, and tells presence. writer is the transport's writer, which
+// the session runs whenever it has output (see session).
+func (srv *Server) open(m *shared.ClientMessage, writer func(*session)) (*session, error) {
 	s := &session{
 		srv:     srv,
 		id:      srv.boot + "-" + strconv.FormatUint(srv.nextID.Add(1), 36),
 		user:    m.UserID,
 		friends: shared.NormalizeFriends(append([]int64(nil), m.Friends...), m.UserID),
-		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 		tokens:  float64(srv.cfg.RateBurst),
 		last:    time.Now(),
 	}
-	s.log = srv.log.With("user", s.user, "session", s.id)
+	s.writer = func() { writer(s) }
 	srv.mu.Lock()
 	err := srv.addLocked(s)
 	srv.mu.Unlock()
@@ -232,7 +233,7 @@ func (srv *Server) open(m *shared.ClientMessage) (*session, error) {
 		return nil, err
 	}
 	srv.publishEvent(shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends})
-	s.log.Debug("session open", "friends", len(s.friends))
+	s.debug("session open", "friends", len(s.friends))
 	return s, nil
 }
 
@@ -243,7 +244,7 @@ func (srv *Server) end(s *session) {
 	srv.mu.Unlock()
 	if removed {
 		srv.publishEvent(shared.Event{Type: shared.EventClose, Session: s.id, User: s.user})
-		s.log.Debug("session closed", "reason", s.reason.String())
+		s.debug("session closed", "reason", s.reason.String())
 	}
 }
 

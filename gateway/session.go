@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"slices"
@@ -27,13 +28,16 @@ var closeReasons = [...]string{"client closed", "logout", "protocol error", "slo
 func (r closeReason) String() string { return closeReasons[r] }
 
 // session is one client session, whatever its transport. The transport's
-// reader calls handle for each message; its writer waits on wake and drains
-// the queue with take.
+// reader calls handle for each message. Its writer runs only while there is
+// something to write: the session starts it (the function given to open)
+// when output is queued, and the writer drains the queue with next, which
+// ends it when nothing is left, so an idle session has no writer goroutine.
+// When the session closes, the writer writes what is queued, closes the
+// connection, and calls finish.
 type session struct {
 	srv  *Server
 	id   string
 	user int64
-	log  *slog.Logger
 
 	// Reader-only state.
 	msg    shared.ClientMessage
@@ -47,7 +51,17 @@ type session struct {
 	known   []int64 // friends this session was last told are online, sorted
 	closing bool
 	reason  closeReason
-	wake    chan struct{} // has a value when there is output or closing is set
+	writing bool          // a writer is running
+	writer  func()        // the transport's writer
+	done    chan struct{} // closed by finish, once the connection is closed
+}
+
+// debug logs at debug level with the session's identity, building nothing
+// when debug logs are off.
+func (s *session) debug(msg string, args ...any) {
+	if log := s.srv.log; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.With("user", s.user, "session", s.id).Debug(msg, args...)
+	}
 }
 
 // errLogout ends a session on the client's request.
@@ -157,7 +171,7 @@ func (s *session) appendLocked(add func([]byte) []byte) {
 		s.closeLocked(closeSlow)
 		return
 	}
-	s.signal()
+	s.signalLocked()
 }
 
 // close ends the session: no more output is queued, and the writer closes
@@ -176,7 +190,7 @@ func (s *session) closeLocked(r closeReason) {
 	if r == closeSlow {
 		s.out = nil // the client is not reading: drop what it would not read
 	}
-	s.signal()
+	s.signalLocked()
 }
 
 // closeWithError queues a fatal error and closes.
@@ -187,24 +201,50 @@ func (s *session) closeWithError(pe *shared.ProtocolError) {
 	s.mu.Unlock()
 }
 
+// signal starts the writer, for output the transport itself holds (a
+// WebSocket ping, say).
 func (s *session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	s.mu.Lock()
+	s.signalLocked()
+	s.mu.Unlock()
+}
+
+// signalLocked starts the writer unless it is running.
+func (s *session) signalLocked() {
+	if !s.writing {
+		s.writing = true
+		go s.writer()
 	}
 }
 
-// take swaps the queue with buf (emptied) and returns what was queued and
-// whether the session is closing.
-func (s *session) take(buf []byte) ([]byte, bool) {
+// next returns what is queued (swapping in buf, emptied) and whether the
+// session is closing. When there is neither, and pending (if given) reports
+// nothing the transport holds, the writer must end: next returns more =
+// false, and the next output starts a new one.
+func (s *session) next(buf []byte, pending func() bool) (out []byte, closing, more bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := s.out
+	out = s.out
 	s.out = buf[:0]
 	if s.closing && s.reason == closeSlow {
 		out = out[:0]
 	}
-	return out, s.closing
+	if len(out) == 0 && !s.closing && (pending == nil || !pending()) {
+		s.writing = false
+		s.out = nil // an idle session holds no buffer
+		return nil, false, false
+	}
+	return out, s.closing, true
+}
+
+// finish is the writer's last act, once the connection is closed.
+func (s *session) finish() { close(s.done) }
+
+// reasonForClose returns why a closing session closes.
+func (s *session) reasonForClose() closeReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
 }
 
 // view returns what a resync needs: friends, known, ready.

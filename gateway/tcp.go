@@ -92,16 +92,11 @@ func (srv *Server) serveConn(c net.Conn) {
 		break
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	s, err := srv.open(&m)
+	s, err := srv.open(&m, func(s *session) { srv.writeTCP(c, s) })
 	if err != nil {
 		srv.refuse(c, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()})
 		return
 	}
-	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		srv.writeLoop(c, s)
-	}()
 	for {
 		line, err := lr.next()
 		if err != nil {
@@ -123,7 +118,7 @@ func (srv *Server) serveConn(c net.Conn) {
 		}
 	}
 	srv.end(s)
-	<-written
+	<-s.done
 }
 
 // readError returns the protocol error a read failure deserves, if the client
@@ -145,28 +140,33 @@ func (srv *Server) refuse(c net.Conn, pe *shared.ProtocolError) {
 	c.Close()
 }
 
-// writeLoop writes what the session queues, coalescing everything queued
-// since the last write into one write, until the session closes.
-func (srv *Server) writeLoop(c net.Conn, s *session) {
+// writeTCP is a TCP session's writer: it writes what the session queues,
+// everything queued since the last write in one write, until nothing is
+// left; when the session closes, it closes the connection.
+func (srv *Server) writeTCP(c net.Conn, s *session) {
 	var buf []byte
-	for range s.wake {
-		out, closing := s.take(buf)
+	for {
+		out, closing, more := s.next(buf, nil)
+		if !more {
+			return
+		}
 		if len(out) > 0 {
 			_ = c.SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))
 			if _, err := c.Write(out); err != nil {
-				s.close(closeWrite)
 				c.Close()
-				return
+				s.close(closeWrite)
+				continue // to closing
 			}
 		}
 		if closing {
 			c.Close()
+			s.finish()
 			return
 		}
-		// Reuse a small buffer for the next write; a burst's goes back to
-		// the heap rather than staying with an idle session.
+		// Reuse a small buffer while output keeps coming; a burst's goes
+		// back to the heap.
 		buf = nil
-		if cap(out) <= 4<<10 && len(out) > 0 {
+		if cap(out) <= 4<<10 {
 			buf = out
 		}
 	}

@@ -52,7 +52,6 @@ type udpServer struct {
 	srv  *Server
 	pc   *net.UDPConn
 	idle time.Duration
-	wg   sync.WaitGroup // session writers
 
 	sessions map[netip.AddrPort]*udpSession // reader only
 
@@ -103,7 +102,9 @@ func (srv *Server) ServeUDP(ctx context.Context, pc *net.UDPConn, cfg UDPConfig)
 	for _, us := range u.sessions {
 		us.s.close(closeShutdown)
 	}
-	u.wg.Wait()
+	for _, us := range u.sessions {
+		<-us.done // the writer sent the last datagram and ended the session
+	}
 	return err
 }
 
@@ -230,15 +231,15 @@ func (u *udpServer) hello(addr netip.AddrPort, data []byte, now time.Time) {
 		u.reply(addr, pe)
 		return
 	}
-	s, err := srv.open(&m)
+	us := &udpSession{addr: addr, last: now, done: make(chan struct{})}
+	s, err := srv.open(&m, func(s *session) { u.writeLoop(us, s) })
 	if err != nil {
 		u.reply(addr, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()})
 		return
 	}
-	s.log.Debug("udp session", "remote", addr.String())
-	us := &udpSession{s: s, addr: addr, last: now, done: make(chan struct{})}
+	s.debug("udp session", "remote", addr.String())
+	us.s = s
 	u.sessions[addr] = us
-	u.wg.Go(func() { u.writeLoop(us) })
 }
 
 // reply sends an error to an address without a session.
@@ -261,18 +262,21 @@ func (u *udpServer) sweep(now time.Time) {
 			us.s.closeWithError(&shared.ProtocolError{Code: shared.CodeIdleTimeout,
 				Message: "no datagram for " + u.idle.String() + ": the session ended; send a hello to start again"})
 			us.closed = true
-			us.s.log.Debug("udp session expired")
+			us.s.debug("udp session expired")
 		}
 	}
 }
 
-// writeLoop sends what the session queues, one datagram per message, until
-// the session closes; then it ends the session.
-func (u *udpServer) writeLoop(us *udpSession) {
-	s := us.s
+// writeLoop is a UDP session's writer: it sends what the session queues,
+// one datagram per message, until nothing is left; when the session closes,
+// it ends it.
+func (u *udpServer) writeLoop(us *udpSession, s *session) {
 	var buf []byte
-	for range s.wake {
-		out, closing := s.take(buf)
+	for {
+		out, closing, more := s.next(buf, nil)
+		if !more {
+			return
+		}
 		if closing {
 			// The last words and the end under us.mu: a reply to a later
 			// datagram from the address cannot overtake them.
@@ -280,17 +284,18 @@ func (u *udpServer) writeLoop(us *udpSession) {
 		}
 		for rest := out; len(rest) > 0; {
 			i := bytes.IndexByte(rest, '\n')
-			u.send(us, rest[:i+1])
+			u.send(s, us.addr, rest[:i+1])
 			rest = rest[i+1:]
 		}
 		if closing {
 			if s.reasonForClose() == closeShutdown {
-				u.send(us, append(shared.AppendError(nil, shared.CodeShutdown, "the gateway is shutting down: send your hello again"), '\n'))
+				u.send(s, us.addr, append(shared.AppendError(nil, shared.CodeShutdown, "the gateway is shutting down: send your hello again"), '\n'))
 			}
 			us.ended = true
 			u.srv.end(s)
 			us.mu.Unlock()
 			close(us.done)
+			s.finish()
 			return
 		}
 		buf = out
@@ -302,8 +307,8 @@ func (u *udpServer) writeLoop(us *udpSession) {
 
 // send writes one datagram. UDP promises nothing, so a failure is only
 // logged: a message too big for a datagram, say.
-func (u *udpServer) send(us *udpSession, msg []byte) {
-	if _, err := u.pc.WriteToUDPAddrPort(msg, us.addr); err != nil {
-		us.s.log.Debug("udp send failed", "err", err, "bytes", strconv.Itoa(len(msg)))
+func (u *udpServer) send(s *session, addr netip.AddrPort, msg []byte) {
+	if _, err := u.pc.WriteToUDPAddrPort(msg, addr); err != nil {
+		s.debug("udp send failed", "err", err, "bytes", strconv.Itoa(len(msg)))
 	}
 }

@@ -188,11 +188,20 @@ type wsConn struct {
 	idle  time.Duration // after the hello: read deadline renewed by each frame
 	allow func() error  // after the hello: the session's rate limit
 
-	mu    sync.Mutex
-	pong  []byte // payload of a ping to answer; nil if none
-	code  ws.StatusCode
-	why   string
-	onCtl func() // wakes the writer once a session exists
+	mu      sync.Mutex
+	pong    []byte // payload of a ping to answer; nil if none
+	pingDue bool   // the ping timer fired: the writer sends a ping
+	ping    *time.Timer
+	code    ws.StatusCode
+	why     string
+	onCtl   func() // wakes the writer once a session exists
+}
+
+// pending reports whether the writer owes the client a pong or a ping.
+func (wc *wsConn) pending() bool {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	return wc.pong != nil || wc.pingDue
 }
 
 // Errors of the WebSocket reader.
@@ -426,26 +435,30 @@ func (srv *Server) wsHello(c net.Conn, pending *bufio.Reader, cfg WSConfig) (*ws
 	// From now on any frame, a pong included, proves the client is there.
 	wc.idle = 2 * cfg.Ping
 	_ = c.SetReadDeadline(time.Now().Add(wc.idle))
-	s, err := srv.open(&m)
+	s, err := srv.open(&m, func(s *session) { srv.wsWrite(wc, s, cfg.Ping) })
 	if err != nil {
 		srv.refuseWS(wc, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()}, ws.StatusGoingAway)
 		return nil, nil
 	}
 	wc.mu.Lock()
 	wc.onCtl = s.signal
+	// The first ping comes at a random point of the first interval, so that
+	// clients connected together are not pinged together forever after. A
+	// timer, not a goroutine: an idle connection has no writer.
+	wc.ping = time.AfterFunc(cfg.Ping/2+rand.N(cfg.Ping/2+1), func() {
+		wc.mu.Lock()
+		wc.pingDue = true
+		wc.mu.Unlock()
+		s.signal()
+	})
 	wc.mu.Unlock()
 	wc.allow = s.allow
 	return wc, s
 }
 
-// wsSession runs an open session: its reader here, its writer in a second
-// goroutine.
+// wsSession runs an open session's reader; its writer runs when there is
+// something to write.
 func (srv *Server) wsSession(wc *wsConn, s *session, cfg WSConfig) {
-	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		srv.wsWriteLoop(wc, s, cfg.Ping)
-	}()
 	for {
 		msg, err := wc.next()
 		switch {
@@ -463,7 +476,7 @@ func (srv *Server) wsSession(wc *wsConn, s *session, cfg WSConfig) {
 			wc.setClose(ws.StatusPolicyViolation, "no pong")
 			s.close(closeClient)
 			srv.end(s)
-			<-written
+			<-s.done
 			return
 		case err != nil:
 			pe, code := wsReadError(err)
@@ -475,7 +488,7 @@ func (srv *Server) wsSession(wc *wsConn, s *session, cfg WSConfig) {
 				s.close(closeClient)
 			}
 			srv.end(s)
-			<-written
+			<-s.done
 			return
 		default:
 			err = s.handle(msg)
@@ -494,7 +507,7 @@ func (srv *Server) wsSession(wc *wsConn, s *session, cfg WSConfig) {
 		}
 	}
 	srv.end(s)
-	<-written
+	<-s.done
 }
 
 // refuseWS tells a client without a session what was wrong, and closes.
@@ -527,44 +540,36 @@ func wsCloseCode(r closeReason) (ws.StatusCode, string) {
 	return ws.StatusNormalClosure, ""
 }
 
-// wsWriteLoop writes what the session queues, one text frame per message,
-// every frame queued since the last write in one write; it pings the client
-// every ping; and it sends a close frame and closes the connection when the
-// session closes.
-func (srv *Server) wsWriteLoop(wc *wsConn, s *session, ping time.Duration) {
-	// The first ping comes at a random point of the first interval, so that
-	// clients connected together are not pinged together forever after.
-	timer := time.NewTimer(ping/2 + rand.N(ping/2+1))
-	defer timer.Stop()
+// wsWrite is a WebSocket session's writer: it writes what the session
+// queues, one text frame per message, with any pong or ping owed, every
+// frame in one write, until nothing is left; when the session closes, it
+// sends a close frame and closes the connection.
+func (srv *Server) wsWrite(wc *wsConn, s *session, ping time.Duration) {
 	var queue, frames []byte
 	for {
-		pingDue := false
-		select {
-		case <-s.wake:
-		case <-timer.C:
-			pingDue = true
-			timer.Reset(ping)
+		out, closing, more := s.next(queue, wc.pending)
+		if !more {
+			return
 		}
-		out, closing := s.take(queue)
 		frames = frames[:0]
 		wc.mu.Lock()
 		if wc.pong != nil {
 			frames = appendFrame(frames, ws.OpPong, wc.pong)
 			wc.pong = nil
 		}
-		wc.mu.Unlock()
-		if pingDue {
+		if wc.pingDue {
+			wc.pingDue = false
 			frames = appendFrame(frames, ws.OpPing, nil)
+			wc.ping.Reset(ping)
 		}
+		code, why := wc.code, wc.why
+		wc.mu.Unlock()
 		for rest := out; len(rest) > 0; {
 			i := bytes.IndexByte(rest, '\n')
 			frames = appendFrame(frames, ws.OpText, rest[:i])
 			rest = rest[i+1:]
 		}
 		if closing {
-			wc.mu.Lock()
-			code, why := wc.code, wc.why
-			wc.mu.Unlock()
 			if code == 0 {
 				code, why = wsCloseCode(s.reasonForClose())
 			}
@@ -573,28 +578,26 @@ func (srv *Server) wsWriteLoop(wc *wsConn, s *session, ping time.Duration) {
 		if len(frames) > 0 {
 			_ = wc.c.SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))
 			if _, err := wc.c.Write(frames); err != nil {
+				closing = true
 				s.close(closeWrite)
-				wc.c.Close()
-				return
 			}
 		}
 		if closing {
+			wc.mu.Lock()
+			if wc.ping != nil { // nil if the session closed as it opened
+				wc.ping.Stop()
+			}
+			wc.mu.Unlock()
 			wc.c.Close()
+			s.finish()
 			return
 		}
-		queue = out
-		if cap(queue) > 64<<10 {
-			queue = nil // a burst passed: don't keep its buffers
+		queue = nil // a burst's buffers go back to the heap
+		if cap(out) <= 4<<10 {
+			queue = out
 		}
-		if cap(frames) > 64<<10 {
+		if cap(frames) > 4<<10 {
 			frames = nil
 		}
 	}
-}
-
-// reasonForClose returns why a closing session closes.
-func (s *session) reasonForClose() closeReason {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reason
 }
