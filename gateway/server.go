@@ -175,9 +175,10 @@ func (srv *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		go func() {
-			defer srv.wg.Done()
-			defer srv.untrack(c)
-			srv.serveConn(c)
+			if !srv.serveConn(c) { // else the session's reader owns c now
+				srv.untrack(c)
+				srv.wg.Done()
+			}
 		}()
 	}
 }

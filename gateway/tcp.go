@@ -60,13 +60,13 @@ func (l *lineReader) next() ([]byte, error) {
 	}
 }
 
-// serveConn runs one TCP connection: the hello under a deadline, then the
-// session's reader here and its writer in a second goroutine.
-func (srv *Server) serveConn(c net.Conn) {
-	defer c.Close()
+// serveConn runs one TCP connection up to its hello, under a deadline. With
+// a session open, it hands the connection to readTCP in a new goroutine and
+// reports true: that goroutine's stack holds only what reading needs, not
+// what opening a session grew this one's to, and idle connections are
+// mostly that stack.
+func (srv *Server) serveConn(c net.Conn) bool {
 	lr := &lineReader{r: bufio.NewReaderSize(c, readBufferSize), max: srv.cfg.MaxMessageBytes}
-	log := srv.log.With("remote", c.RemoteAddr().String())
-
 	_ = c.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
 	var m shared.ClientMessage
 	for {
@@ -75,19 +75,20 @@ func (srv *Server) serveConn(c net.Conn) {
 			if pe := readError(err); pe != nil {
 				srv.refuse(c, pe)
 			}
-			log.Debug("connection ended before hello", "err", err)
-			return
+			srv.log.Debug("connection ended before hello", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return false
 		}
 		if len(trimSpace(line)) == 0 {
 			continue // keep-alive
 		}
 		if err := shared.DecodeClient(line, &m, srv.cfg.MaxFriends); err != nil {
 			srv.refuse(c, asProtocolError(err))
-			return
+			return false
 		}
 		if pe := srv.validateHello(&m); pe != nil {
 			srv.refuse(c, pe)
-			return
+			return false
 		}
 		break
 	}
@@ -95,8 +96,19 @@ func (srv *Server) serveConn(c net.Conn) {
 	s, err := srv.open(&m, func(s *session) { srv.writeTCP(c, s) })
 	if err != nil {
 		srv.refuse(c, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()})
-		return
+		return false
 	}
+	go func() {
+		defer srv.wg.Done()
+		defer srv.untrack(c)
+		srv.readTCP(c, lr, s)
+	}()
+	return true
+}
+
+// readTCP is an open session's reader.
+func (srv *Server) readTCP(c net.Conn, lr *lineReader, s *session) {
+	defer c.Close()
 	for {
 		line, err := lr.next()
 		if err != nil {
