@@ -155,8 +155,11 @@ func TestTransportFriendListUpdate(t *testing.T) {
 		c.Close()
 		x.ExpectState(3, false)
 
-		x.Send(`{"friends": [2, 999999]}`)
-		barrierAll(t, a, x) // the update has been applied
+		// Adding an offline friend is answered with its state: proof that
+		// the update was applied (a barrier proves nothing about a message
+		// the gateway may not have read yet).
+		x.Send(`{"friends": [2, 999999, 777]}`)
+		x.ExpectState(777, false)
 		tr.connect(t, a, 3)
 		barrierAll(t, a, x) // 3 is no longer watched
 		x.Send(`{"friends": [2, 3, 999999]}`)
