@@ -41,7 +41,8 @@ type Config struct {
 	// Default 1s.
 	Heartbeat time.Duration
 	// Inbox is how many NATS messages may wait for the dispatcher before NATS
-	// drops them (and the gateway resynchronises). Default 65536.
+	// drops them (and the gateway resynchronises). Default 262144: a
+	// reconnect storm's notifications, at 8 bytes a slot.
 	Inbox int
 }
 
@@ -89,7 +90,7 @@ func (c Config) withDefaults() Config {
 		c.Heartbeat = DefaultHeartbeat
 	}
 	if c.Inbox == 0 {
-		c.Inbox = 65536
+		c.Inbox = 1 << 18
 	}
 	return c
 }

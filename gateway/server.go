@@ -51,7 +51,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	return &Server{
+	srv := &Server{
 		nc:       nc,
 		log:      log.With("gateway", cfg.ID),
 		cfg:      cfg,
@@ -65,7 +65,21 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 		users:    make(map[int64]*userEntry),
 		sessions: make(map[string]*session),
 		conns:    make(map[net.Conn]struct{}),
-	}, nil
+	}
+	// NATS drops what a subscription's channel cannot take (a burst bigger
+	// than Inbox): the sessions it was for would miss a state, so a drop
+	// makes the gateway resend its sessions, and presence sends each one
+	// its corrections. The connection's own handler still runs.
+	prev := nc.ErrorHandler()
+	nc.SetErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			srv.requestResync()
+		}
+		if prev != nil {
+			prev(c, sub, err)
+		}
+	})
+	return srv, nil
 }
 
 // ID returns the gateway's id.

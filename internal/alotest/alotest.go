@@ -74,7 +74,13 @@ func Presence(t testing.TB, ns *server.Server, cfg presence.Config) (stop func()
 // stops it and waits for it to drain.
 func Gateway(t testing.TB, ns *server.Server, cfg gateway.Config) (*gateway.Server, string, func()) {
 	t.Helper()
-	srv, err := gateway.New(Conn(t, ns), cli.Discard(), cfg)
+	return GatewayOn(t, Conn(t, ns), cfg)
+}
+
+// GatewayOn is Gateway on a given NATS connection.
+func GatewayOn(t testing.TB, nc *nats.Conn, cfg gateway.Config) (*gateway.Server, string, func()) {
+	t.Helper()
+	srv, err := gateway.New(nc, cli.Discard(), cfg)
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

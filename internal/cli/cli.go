@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lmittmann/tint"
@@ -107,6 +109,35 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// natsErrorLogger logs NATS's asynchronous errors. A burst that overflows
+// many subscriptions at once reports a slow consumer for each: those are
+// logged once a second with a count, not one line each.
+func natsErrorLogger(log *slog.Logger) nats.ErrHandler {
+	var mu sync.Mutex
+	var last time.Time
+	var suppressed int
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		subject := ""
+		if sub != nil {
+			subject = sub.Subject
+		}
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			mu.Lock()
+			if time.Since(last) < time.Second {
+				suppressed++
+				mu.Unlock()
+				return
+			}
+			n := suppressed
+			last, suppressed = time.Now(), 0
+			mu.Unlock()
+			log.Warn("nats dropped messages for a slow subscription", "subject", subject, "others_since_last", n)
+			return
+		}
+		log.Warn("nats error", "subject", subject, "err", err)
+	}
+}
+
 // Started logs the build of the binary that is starting.
 func Started(log *slog.Logger, name string) {
 	log.Info("starting", "binary", name, "version", shared.Version, "commit", shared.Commit, "go", runtime.Version())
@@ -141,12 +172,6 @@ func NATSOptions(name string, log *slog.Logger) []nats.Option {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subject := ""
-			if sub != nil {
-				subject = sub.Subject
-			}
-			log.Warn("nats error", "subject", subject, "err", err)
-		}),
+		nats.ErrorHandler(natsErrorLogger(log)),
 	}
 }
