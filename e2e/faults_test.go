@@ -42,11 +42,11 @@ func newCluster(t *testing.T) *cluster {
 	return &cluster{t: t, nats: ns, natsPort: p, url: ns.ClientURL()}
 }
 
-func (c *cluster) presence(extra ...string) *Process {
-	return Start(c.t, "presence", append(append([]string{"--nats", c.url}, presenceFlags...), extra...)...)
+func (c *cluster) presence(extra ...string) *alotest.Process {
+	return alotest.Start(c.t, "presence", append(append([]string{"--nats", c.url}, presenceFlags...), extra...)...)
 }
 
-func (c *cluster) gateway(id string) *Process {
+func (c *cluster) gateway(id string) *gatewayProc {
 	return StartGateway(c.t, c.url, append([]string{"--id", id}, gatewayFlags...)...)
 }
 
@@ -88,10 +88,10 @@ func TestGatewayKilled(t *testing.T) {
 	c := newCluster(t)
 	c.presence()
 	gwA, gwB := c.gateway("a"), c.gateway("b")
-	w, _ := alotest.Connect(t, gwA.Addr, 100, 1, 2, 3, 4, 5, barrierUser)
+	w, _ := alotest.Connect(t, gwA.TCP, 100, 1, 2, 3, 4, 5, barrierUser)
 	want := map[int64]bool{}
 	for u := int64(1); u <= 5; u++ {
-		alotest.Connect(t, gwB.Addr, u, 100)
+		alotest.Connect(t, gwB.TCP, u, 100)
 		w.ExpectState(u, true)
 		want[u] = false
 	}
@@ -99,7 +99,7 @@ func TestGatewayKilled(t *testing.T) {
 	gwB.Signal(syscall.SIGKILL)
 	expectStates(t, w, want)
 	within(t, "offline after gateway SIGKILL", start, lease+slack)
-	barrier(t, gwA.Addr, w) // and nothing else came, nor comes back
+	barrier(t, gwA.TCP, w) // and nothing else came, nor comes back
 }
 
 // A gateway stopped with SIGTERM drains: its users' friends hear offline
@@ -108,16 +108,16 @@ func TestGatewayTerminated(t *testing.T) {
 	c := newCluster(t)
 	c.presence()
 	gwA, gwB := c.gateway("a"), c.gateway("b")
-	w, _ := alotest.Connect(t, gwA.Addr, 100, 1, 2, 3)
+	w, _ := alotest.Connect(t, gwA.TCP, 100, 1, 2, 3)
 	for u := int64(1); u <= 3; u++ {
-		alotest.Connect(t, gwB.Addr, u)
+		alotest.Connect(t, gwB.TCP, u)
 		w.ExpectState(u, true)
 	}
 	start := time.Now()
 	gwB.Signal(syscall.SIGTERM)
 	expectStates(t, w, map[int64]bool{1: false, 2: false, 3: false})
 	within(t, "offline after gateway SIGTERM", start, time.Second+slack)
-	if err := gwB.Wait(t); err != nil {
+	if err := gwB.Wait(); err != nil {
 		t.Fatalf("gateway exit after SIGTERM: %v", err)
 	}
 }
@@ -129,16 +129,16 @@ func TestPresenceRestarted(t *testing.T) {
 	c := newCluster(t)
 	p := c.presence()
 	gwA, gwB := c.gateway("a"), c.gateway("b")
-	w, _ := alotest.Connect(t, gwA.Addr, 100, 1, 2, 3, 4, barrierUser)
-	alotest.Connect(t, gwB.Addr, 1, 100) // stays
-	leaver, _ := alotest.Connect(t, gwB.Addr, 2)
+	w, _ := alotest.Connect(t, gwA.TCP, 100, 1, 2, 3, 4, barrierUser)
+	alotest.Connect(t, gwB.TCP, 1, 100) // stays
+	leaver, _ := alotest.Connect(t, gwB.TCP, 2)
 	w.ExpectState(1, true)
 	w.ExpectState(2, true)
 
 	p.Signal(syscall.SIGKILL)
-	p.Wait(t)
+	p.Wait()
 	leaver.Close()
-	comer := alotest.Dial(t, gwB.Addr) // joins while presence is away
+	comer := alotest.Dial(t, gwB.TCP) // joins while presence is away
 	comer.Send(alotest.Hello(3))
 	start := time.Now()
 	c.presence()
@@ -148,9 +148,9 @@ func TestPresenceRestarted(t *testing.T) {
 	if snap := comer.AwaitReady(); len(snap) != 0 {
 		t.Fatalf("snapshot %v for a user without friends", snap)
 	}
-	alotest.Connect(t, gwB.Addr, 4)
-	w.ExpectState(4, true)  // notifications flow again
-	barrier(t, gwA.Addr, w) // and 1 was never reported offline
+	alotest.Connect(t, gwB.TCP, 4)
+	w.ExpectState(4, true) // notifications flow again
+	barrier(t, gwA.TCP, w) // and 1 was never reported offline
 }
 
 // NATS stopped and restarted on the same port: gateways and presence
@@ -159,9 +159,9 @@ func TestNATSRestarted(t *testing.T) {
 	c := newCluster(t)
 	c.presence()
 	gwA, gwB := c.gateway("a"), c.gateway("b")
-	w, _ := alotest.Connect(t, gwA.Addr, 100, 1, 2, 3, barrierUser)
-	stays, _ := alotest.Connect(t, gwB.Addr, 1, 100)
-	leaver, _ := alotest.Connect(t, gwB.Addr, 2)
+	w, _ := alotest.Connect(t, gwA.TCP, 100, 1, 2, 3, barrierUser)
+	stays, _ := alotest.Connect(t, gwB.TCP, 1, 100)
+	leaver, _ := alotest.Connect(t, gwB.TCP, 2)
 	w.ExpectState(1, true)
 	w.ExpectState(2, true)
 
@@ -171,9 +171,9 @@ func TestNATSRestarted(t *testing.T) {
 	alotest.NATSOn(t, c.natsPort)
 	w.ExpectState(2, false)
 	within(t, "converged after NATS restart", start, lease+slack+2*time.Second)
-	alotest.Connect(t, gwB.Addr, 3)
+	alotest.Connect(t, gwB.TCP, 3)
 	w.ExpectState(3, true)
-	barrier(t, gwA.Addr, w)
+	barrier(t, gwA.TCP, w)
 	stays.Send(`{"online": false}`)
 	w.ExpectState(1, false)
 }
@@ -197,9 +197,9 @@ func TestGatewayPaused(t *testing.T) {
 	c := newCluster(t)
 	c.presence()
 	gwA, gwB := c.gateway("a"), c.gateway("b")
-	w, _ := alotest.Connect(t, gwA.Addr, 100, 1, 2)
-	alotest.Connect(t, gwB.Addr, 1)
-	alotest.Connect(t, gwB.Addr, 2)
+	w, _ := alotest.Connect(t, gwA.TCP, 100, 1, 2)
+	alotest.Connect(t, gwB.TCP, 1)
+	alotest.Connect(t, gwB.TCP, 2)
 	w.ExpectState(1, true)
 	w.ExpectState(2, true)
 
@@ -223,9 +223,9 @@ func TestGatewayCutOffFromNATS(t *testing.T) {
 	gwA := c.gateway("a")
 	link := alotest.NewProxy(t, c.nats.Addr().String())
 	gwB := StartGateway(t, "nats://"+link.Addr, append([]string{"--id", "b"}, gatewayFlags...)...)
-	w, _ := alotest.Connect(t, gwA.Addr, 100, 1, 2)
-	u1, _ := alotest.Connect(t, gwB.Addr, 1, 100)
-	alotest.Connect(t, gwB.Addr, 2)
+	w, _ := alotest.Connect(t, gwA.TCP, 100, 1, 2)
+	u1, _ := alotest.Connect(t, gwB.TCP, 1, 100)
+	alotest.Connect(t, gwB.TCP, 2)
 	w.ExpectState(1, true)
 	w.ExpectState(2, true)
 

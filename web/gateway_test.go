@@ -1,77 +1,26 @@
 package web_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alo-presence/alo/internal/alotest"
 
 	"github.com/alo-presence/alo/client"
 	"github.com/alo-presence/alo/client/clienttest"
 	"github.com/alo-presence/alo/internal/cdp"
 )
 
-// How this test finds the real page: alo's flag for its HTTP listener (the
-// page at /, the WebSocket at /ws) and the "for" of its "listening" log
-// line. The test skips while alo has no such flag.
-const (
-	httpFlag    = "--http"
-	httpLogName = "http"
-)
+func TestMain(m *testing.M) { alotest.Main(m) }
 
-// startRealALO builds and starts cmd/alo on loopback and returns its
-// client TCP and HTTP addresses.
+// startRealALO starts cmd/alo on loopback and returns its client TCP and
+// HTTP addresses.
 func startRealALO(t *testing.T) (tcpAddr, httpAddr string) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "alo")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/alo").CombinedOutput(); err != nil {
-		t.Fatalf("go build cmd/alo: %v\n%s", err, out)
-	}
-	help, _ := exec.Command(bin, "--help").CombinedOutput()
-	if !strings.Contains(string(help), httpFlag+" ") {
-		t.Skipf("alo has no %s listener yet", httpFlag)
-	}
-	cmd := exec.Command(bin, "--tcp", "127.0.0.1:0", httpFlag, "127.0.0.1:0", "--udp", "", "--log-format", "json")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	addrs := make(chan [2]string, 8)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var l struct{ Msg, For, Addr string }
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" {
-				addrs <- [2]string{l.For, l.Addr}
-			}
-		}
-	}()
-	deadline := time.After(30 * time.Second)
-	for tcpAddr == "" || httpAddr == "" {
-		select {
-		case a := <-addrs:
-			switch a[0] {
-			case "clients":
-				tcpAddr = a[1]
-			case httpLogName:
-				httpAddr = a[1]
-			}
-		case <-deadline:
-			t.Fatalf("alo did not report its addresses (tcp %q, http %q)", tcpAddr, httpAddr)
-		}
-	}
-	return tcpAddr, httpAddr
+	p := alotest.Start(t, "alo", "--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--udp", "")
+	return p.Addr("clients"), p.Addr("http")
 }
 
 // TestPageAgainstRealGateway signs in on the page served by the real alo

@@ -1,69 +1,27 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/alo-presence/alo/internal/alotest"
 )
 
 // These tests run the real binaries: cmd/alo (embedded NATS, presence and a
 // gateway, on loopback) and alo-client, as a user would.
 
-// buildBinaries builds alo and alo-client once per test binary run.
-func buildBinaries(t *testing.T) (alo, aloClient string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the real binaries")
-	}
-	dir := t.TempDir()
-	alo, aloClient = filepath.Join(dir, "alo"), filepath.Join(dir, "alo-client")
-	for bin, pkg := range map[string]string{alo: "../alo", aloClient: "."} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
-	return alo, aloClient
-}
+func TestMain(m *testing.M) { alotest.Main(m) }
 
-// startALO runs alo with its client listener on addr and returns the
-// address it listens on (addr may have port 0).
-func startALO(t *testing.T, bin, addr string) (*exec.Cmd, string) {
+// startALO runs alo with its client listener on addr (port 0 picks one) and
+// returns it with the address it listens on.
+func startALO(t *testing.T, addr string) (*alotest.Process, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "--tcp", addr, "--udp", "", "--http", "", "--log-format", "json", "--log-level", "info")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var l struct{ Msg, For, Addr string }
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" && l.For == "clients" {
-				found <- l.Addr
-			}
-		}
-	}()
-	select {
-	case a := <-found:
-		return cmd, a
-	case <-time.After(30 * time.Second):
-		t.Fatal("alo did not report its client address")
-		return nil, ""
-	}
+	p := alotest.Start(t, "alo", "--tcp", addr, "--udp", "", "--http", "")
+	return p, p.Addr("clients")
 }
 
 // userProc is one alo-client process.
@@ -119,8 +77,8 @@ func (u *userProc) quit(t *testing.T) {
 // the real system, change friend lists, and both come back by themselves
 // after the whole server is killed and restarted.
 func TestAgainstRealGateway(t *testing.T) {
-	aloBin, clientBin := buildBinaries(t)
-	srv, addr := startALO(t, aloBin, "127.0.0.1:0")
+	clientBin := alotest.Binary(t, "alo-client")
+	srv, addr := startALO(t, "127.0.0.1:0")
 
 	a := startUser(t, clientBin, addr, "--user", "1", "--friends", "2")
 	a.out.waitLine(t, "ready session=")
@@ -149,13 +107,11 @@ func TestAgainstRealGateway(t *testing.T) {
 
 	// Kill the whole server; restart it on the same address. Both clients
 	// reconnect by themselves and end up with the truth.
-	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	srv.Signal(syscall.SIGKILL)
 	srv.Wait()
 	a.out.waitLine(t, "disconnected")
 	a.out.waitLine(t, "status stale online=2 offline=3")
-	startALO(t, aloBin, addr)
+	startALO(t, addr)
 	a.out.waitLine(t, "ready session=")
 	b.out.waitLine(t, "ready session=")
 	a.out.waitLine(t, "status live online=2 offline=3")

@@ -70,7 +70,7 @@ func run(ctx context.Context, log *slog.Logger, natsListen string, pcfg presence
 	}
 	defer ns.Shutdown()
 	if natsListen != "" {
-		log.Info("embedded nats listening", "url", ns.ClientURL())
+		log.Info("listening", "for", "nats", "addr", ns.ClientURL())
 	}
 	connect := func(name string) (*nats.Conn, error) {
 		nc, err := nats.Connect("", append(cli.NATSOptions(name, log), nats.InProcessServer(ns))...)
