@@ -126,14 +126,12 @@ type decoder struct {
 }
 
 func (d *decoder) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
+	b, i := d.b, d.i
+	// Most calls find no space at all: one comparison settles it.
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	d.i = i
 }
 
 // elements reads the members of an object or array whose opening bracket
@@ -313,19 +311,13 @@ func (d *decoder) escape() (rune, error) {
 // userID reads a positive integer up to MaxUserID: user_id itself, or the
 // friends entry at index (index ≥ 0), which names it in error messages.
 func (d *decoder) userID(code string, index int) (int64, error) {
-	what := func() string {
-		if index < 0 {
-			return "user_id"
-		}
-		return "friends[" + strconv.Itoa(index) + "]"
-	}
 	switch c := d.peek(); {
 	case d.i >= len(d.b):
 		return 0, d.syntax("expected a value")
 	case c == '"':
-		return 0, protoErr(code, what()+" must be a number, not a string")
+		return 0, protoErr(code, label(index)+" must be a number, not a string")
 	case c != '-' && (c < '0' || c > '9'):
-		return 0, protoErr(code, what()+" must be a positive integer")
+		return 0, protoErr(code, label(index)+" must be a positive integer")
 	}
 	start := d.i
 	neg := d.eat('-')
@@ -333,17 +325,19 @@ func (d *decoder) userID(code string, index int) (int64, error) {
 	overflow := false
 	digits := 0
 	first := d.i
-	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+	b, i := d.b, d.i
+	for i < len(b) && b[i]-'0' <= 9 {
 		const cutoff, last = MaxUserID / 10, MaxUserID % 10
-		digit := uint64(d.b[d.i] - '0')
+		digit := uint64(b[i] - '0')
 		if v > cutoff || (v == cutoff && digit > last) {
 			overflow = true
 		} else {
 			v = v*10 + digit
 		}
-		digits++
-		d.i++
+		i++
 	}
+	digits = i - first
+	d.i = i
 	if digits == 0 {
 		return 0, d.syntax("expected digits")
 	}
@@ -356,21 +350,29 @@ func (d *decoder) userID(code string, index int) (int64, error) {
 		if err := d.number(); err != nil {
 			return 0, err
 		}
-		return 0, protoErr(code, what()+" must be an integer, without fraction or exponent")
+		return 0, protoErr(code, label(index)+" must be an integer, without fraction or exponent")
 	}
 	switch {
 	case neg:
-		return 0, protoErr(code, what()+" must be positive")
+		return 0, protoErr(code, label(index)+" must be positive")
 	case overflow:
-		return 0, protoErr(code, what()+" is larger than 9223372036854775807")
+		return 0, protoErr(code, label(index)+" is larger than 9223372036854775807")
 	case v == 0:
-		return 0, protoErr(code, what()+" must be positive, not 0")
+		return 0, protoErr(code, label(index)+" must be positive, not 0")
 	}
 	return int64(v), nil
 }
 
 // friends reads the friends array. It is the hot path of a hello, so it
 // loops by hand rather than through elements.
+// label names the value userID reads, for error messages only.
+func label(index int) string {
+	if index < 0 {
+		return "user_id"
+	}
+	return "friends[" + strconv.Itoa(index) + "]"
+}
+
 func (d *decoder) friends(out []int64, max int) ([]int64, error) {
 	if !d.eat('[') {
 		return out, protoErr(CodeBadFriends, "friends must be an array of user ids")
