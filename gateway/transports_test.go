@@ -25,7 +25,8 @@ type messageCase struct {
 	fatal bool
 }
 
-// messageCases are TestBadInput's cases that do not depend on framing.
+// messageCases are the bad-input cases of DESIGN §4 that do not depend on
+// framing; each transport's test adds its own.
 func messageCases() []messageCase {
 	return []messageCase{
 		{name: "not json", hello: `hello`, code: shared.CodeBadJSON, fatal: true},
@@ -36,7 +37,9 @@ func messageCases() []messageCase {
 		{name: "user_id fractional", hello: `{"user_id": 1.5}`, code: shared.CodeBadUserID, fatal: true},
 		{name: "user_id string", hello: `{"user_id": "1"}`, code: shared.CodeBadUserID, fatal: true},
 		{name: "user_id 2^63", hello: `{"user_id": 9223372036854775808}`, code: shared.CodeBadUserID, fatal: true},
+		{name: "user_id 1e400", hello: `{"user_id": 1e400}`, code: shared.CodeBadUserID, fatal: true},
 		{name: "friends not array", hello: `{"user_id": 1, "friends": 2}`, code: shared.CodeBadFriends, fatal: true},
+		{name: "friends non-integers", hello: `{"user_id": 1, "friends": [2, "x"]}`, code: shared.CodeBadFriends, fatal: true},
 		{name: "duplicate keys", hello: `{"user_id": 1, "user_id": 2}`, code: shared.CodeDuplicateKey, fatal: true},
 		{name: "too many friends", hello: `{"user_id": 1, "friends": [2, 3, 4, 5, 6]}`, code: shared.CodeTooManyFriends, fatal: true},
 		{name: "logout before hello", hello: `{"user_id": 1, "online": false}`, code: shared.CodeHelloRequired, fatal: true},
