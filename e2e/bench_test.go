@@ -25,28 +25,11 @@ func BenchmarkConnectNotify(b *testing.B) {
 	_, addr, _ := alotest.Gateway(b, ns, gateway.Config{})
 	var got atomic.Int64
 	for w := 1; w <= watchers; w++ {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close() })
 		var list []string
 		for k := 0; k < friends; k++ { // churners whose friends include w
 			list = append(list, fmt.Sprint(100_000+(w+k*watchers/friends)%watchers))
 		}
-		fmt.Fprintf(c, `{"user_id": %d, "friends": [%s]}`+"\n", w, strings.Join(list, ","))
-		r := bufio.NewReader(c)
-		if _, err := r.ReadSlice('\n'); err != nil {
-			b.Fatal(err)
-		}
-		go func() {
-			for {
-				if _, err := r.ReadSlice('\n'); err != nil {
-					return
-				}
-				got.Add(1)
-			}
-		}()
+		alotest.CountingSession(b, addr, fmt.Sprintf(`{"user_id": %d, "friends": [%s]}`, w, strings.Join(list, ",")), &got)
 	}
 	hello := func(u int) string {
 		var list []string

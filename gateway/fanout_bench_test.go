@@ -1,9 +1,7 @@
 package gateway_test
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,24 +22,7 @@ func BenchmarkFanOut(b *testing.B) {
 	_, addr, _ := alotest.Gateway(b, ns, gateway.Config{})
 	var got atomic.Int64
 	for u := 1; u <= sessions; u++ {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close() })
-		fmt.Fprintf(c, `{"user_id": %d}`+"\n", u)
-		r := bufio.NewReader(c)
-		if _, err := r.ReadSlice('\n'); err != nil { // ready
-			b.Fatal(err)
-		}
-		go func() {
-			for {
-				if _, err := r.ReadSlice('\n'); err != nil {
-					return
-				}
-				got.Add(1)
-			}
-		}()
+		alotest.CountingSession(b, addr, fmt.Sprintf(`{"user_id": %d}`, u), &got)
 	}
 	nc := alotest.Conn(b, ns)
 	subjects := shared.MustSubjects("")

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,3 +190,36 @@ func (c *Client) Pending() []Msg {
 
 // Close closes the connection from the client's side.
 func (c *Client) Close() { c.Conn.Close() }
+
+// CountingSession connects a session with hello, waits for its ready, and
+// then only counts the lines it receives into n: for benchmarks, where
+// decoding every message like Client does would measure the client.
+func CountingSession(tb testing.TB, addr, hello string, n *atomic.Int64) {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	if _, err := c.Write([]byte(hello + "\n")); err != nil {
+		tb.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			tb.Fatalf("before ready: %v", err)
+		}
+		if strings.Contains(string(line), `"ready"`) {
+			break
+		}
+	}
+	go func() {
+		for {
+			if _, err := r.ReadSlice('\n'); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	}()
+}
