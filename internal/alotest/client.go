@@ -46,10 +46,7 @@ func Dial(t testing.TB, addr string) *Client {
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	cl := &Client{t: t, Conn: c, msgs: make(chan Msg, 100000), closed: make(chan struct{})}
-	t.Cleanup(func() { c.Close() })
-	go cl.read()
-	return cl
+	return newClient(t, c)
 }
 
 // Connect dials addr, sends hello and waits for ready, collecting the
@@ -222,4 +219,21 @@ func CountingSession(tb testing.TB, addr, hello string, n *atomic.Int64) {
 			n.Add(1)
 		}
 	}()
+}
+
+// ExpectStateSkipping is ExpectState after a fault, where the system may
+// repeat states it already sent (a repeat is harmless): it passes over the
+// messages for which repeat returns true.
+func (c *Client) ExpectStateSkipping(user int64, online bool, repeat func(Msg) bool) {
+	c.t.Helper()
+	for {
+		m := c.Next()
+		if repeat(m) {
+			continue
+		}
+		if !m.IsState() || *m.UserID != user || *m.Online != online {
+			c.t.Fatalf("got %s, want {\"user_id\":%d,\"online\":%v}", m, user, online)
+		}
+		return
+	}
 }

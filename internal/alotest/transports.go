@@ -71,9 +71,15 @@ func GatewayAll(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gatew
 	return srv, a, stop
 }
 
+// clientQueue is how many messages a Client holds before its reader waits
+// for the test to take some: enough for any burst a test leaves unread (a
+// UDP client's waiting reader loses datagrams), small enough for tests with
+// thousands of clients.
+const clientQueue = 1024
+
 // newClient starts a Client on a connection that frames lines itself.
 func newClient(t testing.TB, c net.Conn) *Client {
-	cl := &Client{t: t, Conn: c, msgs: make(chan Msg, 100000), closed: make(chan struct{})}
+	cl := &Client{t: t, Conn: c, msgs: make(chan Msg, clientQueue), closed: make(chan struct{})}
 	t.Cleanup(func() { c.Close() })
 	go cl.read()
 	return cl
