@@ -17,20 +17,37 @@ const (
 	barrierB = 900_002
 )
 
-func twoGateways(t *testing.T) [2]string {
-	ns := alotest.NATS(t)
-	alotest.Presence(t, ns, presence.Config{})
-	_, a, _ := alotest.Gateway(t, ns, gateway.Config{ID: "a"})
-	_, b, _ := alotest.Gateway(t, ns, gateway.Config{ID: "b"})
-	return [2]string{a, b}
+// gateways are two gateways on one NATS and presence.
+type gateways struct {
+	addr [2]string
+	srv  [2]*gateway.Server
 }
 
-// settle connects both barriers and returns the state messages about user
-// that the watcher received before both arrived.
-func settle(t *testing.T, gws [2]string, w *alotest.Client, user int64) []bool {
+func twoGateways(t *testing.T) *gateways {
+	ns := alotest.NATS(t)
+	alotest.Presence(t, ns, presence.Config{})
+	g := &gateways{}
+	g.srv[0], g.addr[0], _ = alotest.Gateway(t, ns, gateway.Config{ID: "a"})
+	g.srv[1], g.addr[1], _ = alotest.Gateway(t, ns, gateway.Config{ID: "b"})
+	return g
+}
+
+// sessions returns how many sessions both gateways hold.
+func (g *gateways) sessions() int {
+	return g.srv[0].Stats().Sessions + g.srv[1].Stats().Sessions
+}
+
+// settle waits until the gateways hold exactly want sessions (so every open
+// and close the test caused has been queued for presence), then connects
+// both barriers and returns the state messages about user that the watcher
+// received before both arrived.
+func settle(t *testing.T, gws *gateways, want int, w *alotest.Client, user int64) []bool {
 	t.Helper()
-	a, _ := alotest.Connect(t, gws[0], barrierA)
-	b, _ := alotest.Connect(t, gws[1], barrierB)
+	alotest.WaitFor(t, alotest.Timeout, "the gateways to take in every open and close", func() bool {
+		return gws.sessions() == want
+	})
+	a, _ := alotest.Connect(t, gws.addr[0], barrierA)
+	b, _ := alotest.Connect(t, gws.addr[1], barrierB)
 	var about []bool
 	for arrived := 0; arrived < 2; {
 		m := w.Next()
@@ -59,12 +76,12 @@ func TestCrossingSessionsRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for trial := range 40 {
 		user := int64(1000 + trial)
-		w, _ := alotest.Connect(t, gws[0], 5000+int64(trial), user, barrierA, barrierB)
+		w, _ := alotest.Connect(t, gws.addr[0], 5000+int64(trial), user, barrierA, barrierB)
 		var open []*alotest.Client
 		var seen []bool
 		for range 8 + rng.IntN(8) {
 			if len(open) == 0 || rng.IntN(2) == 0 {
-				c := alotest.Dial(t, gws[rng.IntN(2)])
+				c := alotest.Dial(t, gws.addr[rng.IntN(2)])
 				c.Send(alotest.Hello(user))
 				if rng.IntN(2) == 0 {
 					c.AwaitReady()
@@ -80,7 +97,7 @@ func TestCrossingSessionsRandom(t *testing.T) {
 			}
 			open = append(open[:i], open[i+1:]...)
 		}
-		seen = settle(t, gws, w, user)
+		seen = settle(t, gws, 1+len(open), w, user)
 		for i, online := range seen {
 			if online != (i%2 == 0) {
 				t.Fatalf("trial %d: messages about %d do not alternate from online: %v", trial, user, seen)
@@ -94,6 +111,7 @@ func TestCrossingSessionsRandom(t *testing.T) {
 			c.Close()
 		}
 		w.Close()
+		alotest.WaitFor(t, alotest.Timeout, "the trial's sessions to end", func() bool { return gws.sessions() == 0 })
 	}
 }
 
@@ -103,15 +121,15 @@ func TestCrossingSessionsRandom(t *testing.T) {
 func TestCrossingSessionsHandOver(t *testing.T) {
 	gws := twoGateways(t)
 	const user = 42
-	w, _ := alotest.Connect(t, gws[0], 7, user, barrierA, barrierB)
-	old, _ := alotest.Connect(t, gws[0], user)
+	w, _ := alotest.Connect(t, gws.addr[0], 7, user, barrierA, barrierB)
+	old, _ := alotest.Connect(t, gws.addr[0], user)
 	w.ExpectState(user, true)
 	for i := range 30 {
-		next, _ := alotest.Connect(t, gws[(i+1)%2], user)
+		next, _ := alotest.Connect(t, gws.addr[(i+1)%2], user)
 		old.Close()
 		old = next
 	}
-	if seen := settle(t, gws, w, user); len(seen) != 0 {
+	if seen := settle(t, gws, 2, w, user); len(seen) != 0 {
 		t.Fatalf("hand-overs produced %v", seen)
 	}
 	old.Close()

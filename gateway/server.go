@@ -252,15 +252,21 @@ func (srv *Server) open(m *shared.ClientMessage, writer func(*session)) (*sessio
 	return s, nil
 }
 
-// end unregisters a session and tells presence.
+// end tells presence that a session ended, and unregisters it. The close
+// event is queued first, so that whatever is published after the session
+// left the gateway's books comes after its close.
 func (srv *Server) end(s *session) {
-	srv.mu.Lock()
-	removed := srv.removeLocked(s)
-	srv.mu.Unlock()
-	if removed {
-		srv.publishEvent(shared.Event{Type: shared.EventClose, Session: s.id, User: s.user})
-		s.debug("session closed", "reason", s.reason.String())
+	srv.mu.RLock()
+	registered := srv.sessions[s.id] == s
+	srv.mu.RUnlock()
+	if !registered {
+		return
 	}
+	srv.publishEvent(shared.Event{Type: shared.EventClose, Session: s.id, User: s.user})
+	srv.mu.Lock()
+	srv.removeLocked(s)
+	srv.mu.Unlock()
+	s.debug("session closed", "reason", s.reason.String())
 }
 
 // publishEvent hands an event to the publisher, in order.
