@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,14 +34,7 @@ func TestPageAgainstRealGateway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	p, err := b.NewPage(ctx, 960, 900)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := pageCheck{t: t, ctx: ctx, p: p}
-	if err := p.Navigate(ctx, "http://"+httpAddr+"/?user=1&friends=2&connect=1"); err != nil {
-		t.Fatal(err)
-	}
+	c := openPage(t, ctx, b, "http://"+httpAddr+"/?user=1&friends=2&connect=1", 960, 900)
 	c.waitFor(status("live"))
 	c.waitFor(offline("2"))
 
@@ -94,7 +86,5 @@ func TestPageAgainstRealGateway(t *testing.T) {
 	c.eval(`document.getElementById("connectForm").requestSubmit()`)
 	c.waitFor(status("live"))
 	c.waitFor(offline("2"))
-	if ex := p.Exceptions(); len(ex) > 0 {
-		t.Fatalf("uncaught exceptions in the page:\n%s", strings.Join(ex, "\n"))
-	}
+	c.noExceptions()
 }

@@ -110,6 +110,27 @@ type pageCheck struct {
 	p   *cdp.Page
 }
 
+// openPage opens a w×h page in b and navigates it to url.
+func openPage(t *testing.T, ctx context.Context, b *cdp.Browser, url string, w, h int) pageCheck {
+	t.Helper()
+	p, err := b.NewPage(ctx, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Navigate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	return pageCheck{t: t, ctx: ctx, p: p}
+}
+
+// noExceptions fails the test if the page's script threw.
+func (c pageCheck) noExceptions() {
+	c.t.Helper()
+	if ex := c.p.Exceptions(); len(ex) > 0 {
+		c.t.Fatalf("uncaught exceptions in the page:\n%s", strings.Join(ex, "\n"))
+	}
+}
+
 func (c pageCheck) waitFor(expr string) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(c.ctx, clienttest.Timeout)
@@ -168,14 +189,7 @@ func TestPageLive(t *testing.T) {
 	g := newFakeGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := b.NewPage(ctx, 960, 900)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := pageCheck{t: t, ctx: ctx, p: p}
-	if err := p.Navigate(ctx, g.srv.URL+"/?user=1&friends=2,3,1,3&connect=1"); err != nil {
-		t.Fatal(err)
-	}
+	c := openPage(t, ctx, b, g.srv.URL+"/?user=1&friends=2,3,1,3&connect=1", 960, 900)
 
 	ws := g.accept(t)
 	ws.expect(t, `{"user_id":1,"friends":[2,3]}`)
@@ -219,9 +233,7 @@ func TestPageLive(t *testing.T) {
 	c.waitFor(status("idle") + ` && !document.getElementById("signin").hidden`)
 	c.screenshot("signed-out")
 
-	if ex := p.Exceptions(); len(ex) > 0 {
-		t.Fatalf("uncaught exceptions in the page:\n%s", strings.Join(ex, "\n"))
-	}
+	c.noExceptions()
 }
 
 // TestPageRejected checks that a refused hello stops the page from
@@ -231,14 +243,7 @@ func TestPageRejected(t *testing.T) {
 	g := newFakeGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := b.NewPage(ctx, 800, 600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := pageCheck{t: t, ctx: ctx, p: p}
-	if err := p.Navigate(ctx, g.srv.URL+"/?user=9&friends=1&connect=1"); err != nil {
-		t.Fatal(err)
-	}
+	c := openPage(t, ctx, b, g.srv.URL+"/?user=9&friends=1&connect=1", 800, 600)
 	ws := g.accept(t)
 	ws.expect(t, `{"user_id":9,"friends":[1]}`)
 	ws.send(t, `{"error":"too_many_friends","message":"limit is 5000"}`)
@@ -258,14 +263,7 @@ func TestPageValidatesInput(t *testing.T) {
 	g := newFakeGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := b.NewPage(ctx, 800, 600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := pageCheck{t: t, ctx: ctx, p: p}
-	if err := p.Navigate(ctx, g.srv.URL+"/"); err != nil {
-		t.Fatal(err)
-	}
+	c := openPage(t, ctx, b, g.srv.URL+"/", 800, 600)
 	for _, tc := range []struct{ user, friends string }{{"0", ""}, {"abc", ""}, {"1", "2,x"}, {"1 2", ""}, {"1", "-3"}, {"9007199254740993", ""}} {
 		c.eval(`document.getElementById("user").value = ` + quote(tc.user) + `; document.getElementById("friends").value = ` + quote(tc.friends) + `; document.getElementById("signinHint").textContent = ""; document.getElementById("connectForm").requestSubmit()`)
 		c.waitFor(`document.getElementById("signinHint").textContent !== ""`)

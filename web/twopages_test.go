@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,22 +24,13 @@ func TestTwoPages(t *testing.T) {
 	defer cancel()
 	open := func(user, friends string) pageCheck {
 		t.Helper()
-		p, err := b.NewPage(ctx, 960, 600)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := pageCheck{t: t, ctx: ctx, p: p}
-		if err := p.Navigate(ctx, "http://"+httpAddr+"/?user="+user+"&friends="+friends+"&connect=1"); err != nil {
-			t.Fatal(err)
-		}
+		c := openPage(t, ctx, b, "http://"+httpAddr+"/?user="+user+"&friends="+friends+"&connect=1", 960, 600)
 		c.waitFor(status("live"))
 		return c
 	}
 	closePage := func(c pageCheck) {
 		t.Helper()
-		if ex := c.p.Exceptions(); len(ex) > 0 {
-			t.Fatalf("uncaught exceptions in the page:\n%s", strings.Join(ex, "\n"))
-		}
+		c.noExceptions()
 		if err := c.p.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
