@@ -29,7 +29,6 @@ type fleet struct {
 	baseAt int64
 
 	progress io.Writer
-	lastLine time.Time
 	prevSum  Stats
 	prevAt   int64
 	label    string
