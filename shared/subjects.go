@@ -61,9 +61,6 @@ func validToken(tok string) bool {
 	return true
 }
 
-// Prefix returns the prefix the subjects live under.
-func (s Subjects) Prefix() string { return s.prefix }
-
 // Events is where gateways publish batches of session events.
 func (s Subjects) Events() string { return s.prefix + ".events" }
 
@@ -80,9 +77,6 @@ func (s Subjects) User(id int64) string {
 func (s Subjects) AppendUser(b []byte, id int64) []byte {
 	return strconv.AppendInt(append(b, s.user...), id, 10)
 }
-
-// UserWildcard matches every user subject, for operators watching traffic.
-func (s Subjects) UserWildcard() string { return s.user + "*" }
 
 // ParseUser returns the user id of a user subject.
 func (s Subjects) ParseUser(subject string) (int64, bool) {

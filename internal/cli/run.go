@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -39,10 +38,6 @@ func Listen(log *slog.Logger, what, addr string) (net.Listener, error) {
 	log.Info("listening", "for", what, "addr", ln.Addr().String())
 	return ln, nil
 }
-
-// DrainTimeout bounds how long a binary waits for its components to stop
-// after a signal.
-const DrainTimeout = 10 * time.Second
 
 // RunAll runs each function until ctx is done or one of them fails, which
 // stops the others; it waits for all and returns their errors joined.
