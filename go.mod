@@ -3,6 +3,7 @@ module github.com/alo-presence/alo
 go 1.26.0
 
 require (
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/gobwas/ws v1.5.0
 	github.com/goccy/go-json v0.12.0
 	github.com/lmittmann/tint v1.2.1
