@@ -22,6 +22,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" { // a subcommand: token.go
+		os.Exit(tokenMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cli.Main(cli.Command{
 		Name:    "alo",
 		Summary: "alo: ALO in one process (embedded NATS, presence and a gateway) for development",
