@@ -23,7 +23,10 @@ type Config struct {
 	// JWKSFile names a JSON Web Key Set file (RFC 7517), as an identity
 	// provider publishes at its jwks_uri. Each key's alg, when given, must
 	// suit its type; without alg the type decides as for PublicKeyFiles
-	// ("oct" keys: HS256). Keys with "use": "enc" are skipped. Default "".
+	// ("oct" keys: HS256). Keys with "use": "enc" are skipped; at most 100
+	// keys in all. A token's kid picks its key; a token without kid is
+	// checked against every key of its alg, so issuers should set kid.
+	// Default "".
 	JWKSFile string
 
 	// Issuer, when set, must equal the token's iss. Default "": not checked.
