@@ -22,6 +22,7 @@ import (
 type Server struct {
 	nc       *nats.Conn
 	log      *slog.Logger
+	rlog     *shared.RateLog // for what anything on the bus can trigger
 	cfg      Config
 	subjects shared.Subjects
 	boot     string // distinguishes this run of the gateway from earlier ones
@@ -54,6 +55,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 	srv := &Server{
 		nc:       nc,
 		log:      log.With("gateway", cfg.ID),
+		rlog:     shared.NewRateLog(log.With("gateway", cfg.ID), 0),
 		cfg:      cfg,
 		subjects: subjects,
 		boot:     randomHex(4),
