@@ -335,3 +335,71 @@ func TestBusGarbageLogsBounded(t *testing.T) {
 		}
 	}
 }
+
+// Two gateways started with one id: the newcomer finds the established one
+// at start, logs an error naming it, publishes nothing, refuses sessions and
+// is not ready, while the established one's users see nothing. A gateway
+// restarted under the id after the established one died (killed: it
+// answers nothing) starts normally.
+func TestDuplicateGatewayID(t *testing.T) {
+	ns := alotest.NATS(t)
+	alotest.Presence(t, ns, presence.Config{})
+	events := watchEvents(t, ns)
+	cfg := gateway.Config{ID: "dup", Heartbeat: 100 * time.Millisecond}
+	_, addrA, _, ncA, _ := loggedGateway(t, ns, cfg)
+	_, addrW, _ := alotest.Gateway(t, ns, gateway.Config{ID: "w"})
+	alotest.Connect(t, addrA, 1)
+	w, snap := alotest.Connect(t, addrW, 2, 1)
+	if len(snap) != 1 {
+		t.Fatalf("snapshot %v, want [1]", snap)
+	}
+	// batchesOf returns how many batches each boot published under id dup.
+	batchesOf := func() map[string]int {
+		events.mu.Lock()
+		defer events.mu.Unlock()
+		boots := map[string]int{}
+		for _, b := range events.batches {
+			if b.Gateway == "dup" {
+				boots[b.Boot]++
+			}
+		}
+		return boots
+	}
+	var bootA string
+	for boot := range batchesOf() {
+		bootA = boot
+	}
+
+	b, addrB, logsB, _, _ := loggedGateway(t, ns, cfg)
+	alotest.WaitFor(t, alotest.Timeout, "the newcomer to stand down", func() bool {
+		err := b.Ready(context.Background())
+		return err != nil && strings.Contains(err.Error(), "another running gateway has this id")
+	})
+	if lines := logsB.lines("level=ERROR"); len(lines) == 0 || !strings.Contains(lines[0], "other_boot="+bootA) {
+		t.Fatalf("newcomer logged %q, want an error naming boot %s", lines, bootA)
+	}
+	c := alotest.Dial(t, addrB)
+	c.Send(alotest.Hello(3))
+	c.ExpectError(shared.CodeUnavailable)
+	// Over five of the established gateway's heartbeats, only its boot
+	// publishes under the id, and its user's watcher hears nothing.
+	seen := batchesOf()[bootA]
+	alotest.WaitFor(t, alotest.Timeout, "five heartbeats", func() bool { return batchesOf()[bootA] >= seen+5 })
+	if boots := batchesOf(); len(boots) != 1 {
+		t.Fatalf("batches per boot under id dup: %v, want only %s's", boots, bootA)
+	}
+	if p := w.Pending(); len(p) != 0 {
+		t.Fatalf("the watcher heard %v", p)
+	}
+
+	// The established gateway dies without a word; a new run of the id
+	// starts normally (the stood-down one stays down).
+	ncA.Close()
+	cNew, addrC, _, _, _ := loggedGateway(t, ns, cfg)
+	alotest.WaitFor(t, alotest.Timeout, "the restarted gateway to be ready", func() bool {
+		return cNew.Ready(context.Background()) == nil
+	})
+	alotest.Connect(t, addrC, 1)
+	// User 1 left with the dead run, then came back on the new one.
+	w.ExpectStateSkipping(1, true, func(m alotest.Msg) bool { return m.IsState() && *m.UserID == 1 && !*m.Online })
+}

@@ -75,6 +75,7 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 			}
 			p.add(p.announced.Heartbeat())
 			p.flush()
+			srv.claim.announce()
 		case <-srv.resync:
 			p.requestSync()
 		case <-p.due.C:
@@ -169,7 +170,14 @@ func (p *publisher) flush() {
 	if p.w.Events() == 0 {
 		return
 	}
-	if err := p.srv.nc.Publish(p.subject, p.w.Bytes()); err != nil {
+	var err error
+	if p.srv.claim.yielded() {
+		// Another run holds our id: publishing under it would make
+		// presence flap that run's users.
+	} else {
+		err = p.srv.nc.Publish(p.subject, p.w.Bytes())
+	}
+	if err != nil {
 		if !p.failed {
 			p.srv.log.Warn("publishing session events failed; will resync", "err", err)
 		}
