@@ -207,10 +207,10 @@ func TestForgedStatesDoNotGrowKnown(t *testing.T) {
 	}
 }
 
-// A resync of sessions with large friend lists is split by real bytes under
-// the server's max_payload (64 KiB here), so every publish succeeds and no
-// session flaps.
-func TestResyncSplitsByPayload(t *testing.T) {
+// smallNATS starts a NATS server whose max_payload is 64 KiB, so that
+// batches reach it cheaply.
+func smallNATS(t *testing.T) *server.Server {
+	t.Helper()
 	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true, MaxPayload: 64 << 10}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -221,6 +221,14 @@ func TestResyncSplitsByPayload(t *testing.T) {
 	if !ns.ReadyForConnections(alotest.Timeout) {
 		t.Fatal("nats did not start")
 	}
+	return ns
+}
+
+// A resync of sessions with large friend lists is split by real bytes under
+// the server's max_payload (64 KiB here), so every publish succeeds and no
+// session flaps.
+func TestResyncSplitsByPayload(t *testing.T) {
+	ns := smallNATS(t)
 	alotest.Presence(t, ns, presence.Config{})
 	_, addr, _ := alotest.Gateway(t, ns, gateway.Config{ID: "g"})
 	events := watchEvents(t, ns)
@@ -258,6 +266,26 @@ func TestResyncSplitsByPayload(t *testing.T) {
 	}
 	t.Logf("largest publish %d bytes of max_payload %d", most, nc.MaxPayload())
 	// Nothing flapped: the next thing the watcher hears is a new friend.
+	alotest.Connect(t, addr, 2)
+	w.ExpectState(2, true)
+}
+
+// A session whose open alone exceeds max_payload (a deployment whose
+// --max-friends does not fit its bus) is closed with an error; it costs the
+// sessions published with it nothing.
+func TestOversizedSessionIsRefused(t *testing.T) {
+	ns := smallNATS(t)
+	alotest.Presence(t, ns, presence.Config{})
+	_, addr, _ := alotest.Gateway(t, ns, gateway.Config{MaxMessageBytes: 256 << 10})
+	w, _ := alotest.Connect(t, addr, 1, 2)
+	big := make([]int64, 4000) // 80 KB of ids
+	for i := range big {
+		big[i] = 1_000_000_000_000_000_000 + int64(i)
+	}
+	c := alotest.Dial(t, addr)
+	c.Send(alotest.Hello(3, big...))
+	c.ExpectError(shared.CodeTooManyFriends)
+	c.ExpectClosed()
 	alotest.Connect(t, addr, 2)
 	w.ExpectState(2, true)
 }
