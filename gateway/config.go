@@ -40,6 +40,14 @@ type Config struct {
 	// Heartbeat is how often the gateway renews its lease with presence.
 	// Default 1s.
 	Heartbeat time.Duration
+	// ResyncInterval is the least time between the end of one resend of
+	// every session and the start of the next: requests meanwhile (presence
+	// starting, a digest mismatch, a reconnect, dropped messages) are merged
+	// into one resend at the end of it. It bounds what a flood of requests
+	// costs, and is short next to presence's rebuild window (the lease,
+	// three heartbeats) so recovery is not delayed. Default: half of
+	// Heartbeat (500ms).
+	ResyncInterval time.Duration
 	// Inbox is how many NATS messages may wait for the dispatcher before NATS
 	// drops them (and the gateway resynchronises). Default 262144: a
 	// reconnect storm's notifications, at 8 bytes a slot.
@@ -89,6 +97,9 @@ func (c Config) withDefaults() Config {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = DefaultHeartbeat
 	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = c.Heartbeat / 2
+	}
 	if c.Inbox == 0 {
 		c.Inbox = 1 << 18
 	}
@@ -103,7 +114,7 @@ func (c Config) validate() error {
 		return errors.New("gateway: max message size must be at least 64 bytes")
 	case c.MaxFriends < 0:
 		return errors.New("gateway: max friends must not be negative")
-	case c.HelloTimeout < 0, c.WriteTimeout < 0, c.Heartbeat < 0:
+	case c.HelloTimeout < 0, c.WriteTimeout < 0, c.Heartbeat < 0, c.ResyncInterval < 0:
 		return errors.New("gateway: durations must be positive")
 	case c.MaxQueueBytes < c.MaxMessageBytes:
 		return errors.New("gateway: the outbound queue must hold at least one message")

@@ -9,7 +9,9 @@ import (
 )
 
 // dispatchLoop routes every message the gateway receives from NATS, in the
-// order NATS delivered them, until stop is closed.
+// order NATS delivered them, until stop is closed. Anyone on the bus can send
+// what it reads, so every line it logs goes through srv.rlog: a flood of
+// garbage costs a line per kind per second, not one each.
 func (srv *Server) dispatchLoop(stop <-chan struct{}) {
 	d := dispatcher{
 		srv: srv,
@@ -42,7 +44,7 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 	switch m.Subject {
 	case d.ctl:
 		if err := shared.UnmarshalControl(m.Data, &d.control); err != nil {
-			srv.log.Warn("bad control message", "err", err)
+			srv.rlog.Warn("bad control", "bad control message", "err", err)
 			return
 		}
 		if d.control.Sync {
@@ -58,7 +60,7 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 			}
 		}
 	case d.up:
-		srv.log.Info("presence announced itself, resynchronising")
+		srv.rlog.Info("presence up", "presence announced itself, resynchronising")
 		srv.requestResync()
 	}
 }
@@ -70,12 +72,12 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 func (d *dispatcher) toUser(uid int64, data []byte) {
 	srv := d.srv
 	if bytes.IndexByte(data, '\n') >= 0 {
-		srv.log.Debug("dropped a user message with a line break", "user", uid)
+		srv.rlog.Debug("user message line break", "dropped a user message with a line break", "user", uid)
 		return
 	}
 	m := &d.msg
 	if err := shared.DecodeClient(data, m, srv.cfg.MaxFriends); err != nil {
-		srv.log.Debug("dropped a user message that is not a JSON object", "user", uid, "err", err)
+		srv.rlog.Debug("user message not json", "dropped a user message that is not a JSON object", "user", uid, "err", err)
 		return
 	}
 	state := m.HasUserID && m.HasOnline && !m.HasFriends

@@ -18,4 +18,8 @@
 // gateway's own subject, its live updates on its user's subject, and the
 // dispatcher drops user updates that reach a session before its ready (its
 // snapshot, computed later, already covers them).
+//
+// A gateway's id must be unique among running gateways: before it publishes
+// anything it checks that no other run serves under the id, and stands down
+// if one does (claim.go).
 package gateway

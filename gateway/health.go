@@ -10,10 +10,14 @@ import (
 var errNATSDown = errors.New("gateway: not connected to nats")
 
 // Ready reports whether the gateway can serve sessions: it is connected to
-// NATS and presence answers.
+// NATS, no other run of a gateway holds its id (claim.go), and presence
+// answers.
 func (srv *Server) Ready(ctx context.Context) error {
 	if !srv.nc.IsConnected() {
 		return errNATSDown
+	}
+	if err := srv.claim.refusal(); err != nil {
+		return err
 	}
 	if _, err := srv.nc.RequestWithContext(ctx, srv.subjects.PresencePing(), nil); err != nil {
 		return fmt.Errorf("gateway: presence does not answer: %w", err)

@@ -6,11 +6,16 @@ import (
 	"github.com/alo-presence/alo/shared"
 )
 
-// Batches are cut at this many events or about this many bytes, well below
-// the NATS payload limit (1 MiB by default).
+// Batches are cut at this many events or this many encoded bytes, whichever
+// comes first, and never above the connection's payload limit less
+// payloadMargin: the limit is the server's (nats.Conn.MaxPayload, 1 MiB by
+// default), read again for each batch since a reconnect may land on a server
+// with another. A batch over the limit would fail to publish, and with it
+// every session in it.
 const (
 	maxBatchEvents = 512
 	maxBatchBytes  = 256 << 10
+	payloadMargin  = 1 << 10
 )
 
 // publisher sends session events to presence in order, batching what waits.
@@ -19,21 +24,35 @@ const (
 type publisher struct {
 	srv       *Server
 	subject   string
-	batch     shared.Batch
-	size      int
+	w         *shared.BatchWriter
+	limit     int // the current batch's hard limit in bytes
 	announced shared.SessionSet
 	gen       uint64
 	// failed is set when a publish fails (NATS unreachable): presence may
 	// have missed events, so the next heartbeat resends everything.
 	failed bool
+
+	// Resyncs are coalesced, whoever asks (presence starting, a digest
+	// mismatch, a reconnect, a slow consumer, a failed publish): one runs
+	// at a time (this goroutine runs it), and the next starts no sooner
+	// than ResyncInterval after the previous one ended, however many asked
+	// meanwhile. A resync costs a publish of every session; without this,
+	// a flood of requests (anyone can publish to presence.up) made the
+	// gateway resend everything back to back.
+	lastSync time.Time
+	pending  bool
+	due      *time.Timer
 }
 
 func (srv *Server) publishLoop(stop <-chan struct{}) {
-	p := &publisher{
-		srv:     srv,
-		subject: srv.subjects.Events(),
-		batch:   shared.Batch{Gateway: srv.cfg.ID, Boot: srv.boot},
+	w, err := shared.NewBatchWriter(srv.cfg.ID, srv.boot)
+	if err != nil { // cannot happen: two strings
+		panic(err)
 	}
+	p := &publisher{srv: srv, subject: srv.subjects.Events(), w: w, due: time.NewTimer(time.Hour)}
+	p.due.Stop()
+	defer p.due.Stop()
+	p.refreshLimit()
 	hb := time.NewTicker(srv.cfg.Heartbeat)
 	defer hb.Stop()
 	p.sync() // presence may already know sessions of an earlier run with our id
@@ -52,11 +71,14 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 			p.flush()
 		case <-hb.C:
 			if p.failed && srv.nc.IsConnected() {
-				p.sync()
+				p.requestSync()
 			}
 			p.add(p.announced.Heartbeat())
 			p.flush()
+			srv.claim.announce()
 		case <-srv.resync:
+			p.requestSync()
+		case <-p.due.C:
 			p.sync()
 		case <-stop:
 			for {
@@ -78,24 +100,82 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 	}
 }
 
+// requestSync runs a resync now, or once ResyncInterval has passed since the
+// last one ended.
+func (p *publisher) requestSync() {
+	wait := p.srv.cfg.ResyncInterval - time.Since(p.lastSync)
+	switch {
+	case p.pending:
+	case wait <= 0:
+		p.sync()
+	default:
+		p.pending = true
+		p.due.Reset(wait)
+	}
+}
+
+// refreshLimit reads the connection's payload limit for the next batch.
+func (p *publisher) refreshLimit() {
+	p.limit = int(p.srv.nc.MaxPayload()) - payloadMargin
+	if p.limit < 4<<10 { // not connected yet, or a server set absurdly low
+		p.limit = 4 << 10
+	}
+}
+
 // add appends an event to the batch, keeping the announced set, and sends
-// the batch when it is full.
+// the batch first when the event would not fit in it.
 func (p *publisher) add(ev shared.Event) {
-	p.announced.Apply(&ev)
-	p.batch.Events = append(p.batch.Events, ev)
-	p.size += 64 + 20*(len(ev.Friends)+len(ev.Known))
-	if len(p.batch.Events) >= maxBatchEvents || p.size >= maxBatchBytes {
+	data, err := shared.MarshalEvent(&ev)
+	if err != nil { // cannot happen: numbers and valid strings
+		p.srv.rlog.Error("marshal event", "cannot encode a session event", "err", err)
+		return
+	}
+	if n := p.w.Events(); n > 0 && (n >= maxBatchEvents || p.w.SizeWith(len(data)) > min(maxBatchBytes, p.limit)) {
 		p.flush()
+	}
+	if p.w.SizeWith(len(data)) > p.limit {
+		p.tooBig(ev)
+		return
+	}
+	p.announced.Apply(&ev)
+	p.w.Add(data)
+}
+
+// tooBig handles an event that would exceed the payload limit alone. Only a
+// session's lists can make one: a friend list of MaxFriends ids, and in a
+// resync the known set, which is bounded by it. A resent session without its
+// known set still fits, and presence then reports every friend's state again
+// (repeats are harmless). A session whose friend list alone does not fit
+// cannot be announced: it is closed with an error, and never costs the
+// other sessions in the batch their publish.
+func (p *publisher) tooBig(ev shared.Event) {
+	if ev.Type == shared.EventOpen && ev.Sync && len(ev.Known) > 0 {
+		ev.Known = nil
+		p.add(ev)
+		return
+	}
+	srv := p.srv
+	srv.rlog.Error("event too big", "a session's friend list does not fit in one NATS message; closing the session",
+		"session", ev.Session, "user", ev.User, "friends", len(ev.Friends), "max_payload", srv.nc.MaxPayload())
+	srv.mu.RLock()
+	s := srv.sessions[ev.Session]
+	srv.mu.RUnlock()
+	if s != nil {
+		s.closeWithError(&shared.ProtocolError{Code: shared.CodeTooManyFriends,
+			Message: "the friend list is too large for this deployment's message bus"})
 	}
 }
 
 func (p *publisher) flush() {
-	if len(p.batch.Events) == 0 {
+	if p.w.Events() == 0 {
 		return
 	}
-	data, err := shared.MarshalBatch(&p.batch)
-	if err == nil {
-		err = p.srv.nc.Publish(p.subject, data)
+	var err error
+	if p.srv.claim.yielded() {
+		// Another run holds our id: publishing under it would make
+		// presence flap that run's users.
+	} else {
+		err = p.srv.nc.Publish(p.subject, p.w.Bytes())
 	}
 	if err != nil {
 		if !p.failed {
@@ -103,16 +183,16 @@ func (p *publisher) flush() {
 		}
 		p.failed = true
 	}
-	clear(p.batch.Events)
-	p.batch.Events = p.batch.Events[:0]
-	p.size = 0
+	p.w.Reset()
+	p.refreshLimit()
 }
 
 // sync resends every session, between sync_begin and sync_end, so that
 // presence can drop what it holds for us that we no longer have, register
 // what it missed, and correct what each session was told.
 func (p *publisher) sync() {
-	p.failed = false
+	p.failed, p.pending = false, false
+	p.due.Stop()
 	p.gen++
 	srv := p.srv
 	srv.mu.RLock()
@@ -129,5 +209,6 @@ func (p *publisher) sync() {
 	}
 	p.add(shared.Event{Type: shared.EventSyncEnd, Gen: p.gen})
 	p.flush()
+	p.lastSync = time.Now()
 	srv.log.Debug("resent sessions", "sessions", len(all), "gen", p.gen)
 }

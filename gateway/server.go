@@ -22,6 +22,8 @@ import (
 type Server struct {
 	nc       *nats.Conn
 	log      *slog.Logger
+	rlog     *shared.RateLog // for what anything on the bus can trigger
+	claim    *claim          // this run's claim on cfg.ID (claim.go)
 	cfg      Config
 	subjects shared.Subjects
 	boot     string // distinguishes this run of the gateway from earlier ones
@@ -54,6 +56,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 	srv := &Server{
 		nc:       nc,
 		log:      log.With("gateway", cfg.ID),
+		rlog:     shared.NewRateLog(log.With("gateway", cfg.ID), 0),
 		cfg:      cfg,
 		subjects: subjects,
 		boot:     randomHex(4),
@@ -66,6 +69,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 		sessions: make(map[string]*session),
 		conns:    make(map[net.Conn]struct{}),
 	}
+	srv.claim = newClaim(srv)
 	// NATS drops what a subscription's channel cannot take (a burst bigger
 	// than Inbox): the sessions it was for would miss a state, so a drop
 	// makes the gateway resend its sessions, and presence sends each one
@@ -89,6 +93,10 @@ func (srv *Server) ID() string { return srv.cfg.ID }
 // session, tells presence (so watchers hear "offline" at once), waits for
 // every goroutine it and ServeTCP started, and returns.
 func (srv *Server) Run(ctx context.Context) error {
+	if err := srv.claim.start(); err != nil {
+		return err
+	}
+	defer srv.claim.stop()
 	ctl, err := srv.nc.ChanSubscribe(srv.subjects.Gateway(srv.cfg.ID), srv.inbox)
 	if err != nil {
 		return fmt.Errorf("gateway: subscribe: %w", err)
@@ -241,6 +249,9 @@ func (srv *Server) open(m *shared.ClientMessage, writer func(*session)) (*sessio
 		last:    time.Now(),
 	}
 	s.writer = func() { writer(s) }
+	if err := srv.claim.refusal(); err != nil {
+		return nil, err
+	}
 	srv.mu.Lock()
 	err := srv.addLocked(s)
 	srv.mu.Unlock()

@@ -48,7 +48,7 @@ type session struct {
 	friends []int64 // the session's friend list, for resyncs
 	out     []byte  // queued messages, each ended by '\n'
 	ready   bool    // ready was queued; user updates flow from then on
-	known   []int64 // friends this session was last told are online, sorted
+	known   []int64 // friends this session was last told are online, sorted; a subset of friends
 	closing bool
 	reason  closeReason
 	writing bool          // a writer is running
@@ -96,6 +96,7 @@ func (s *session) handle(data []byte) error {
 		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
 		s.mu.Lock()
 		s.friends = friends
+		s.known = keepFriends(s.known, friends)
 		s.mu.Unlock()
 		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
 	}
@@ -132,7 +133,7 @@ func (s *session) deliver(data []byte, state bool, about int64, online bool) {
 		return
 	}
 	if state {
-		s.known = setKnown(s.known, about, online)
+		s.known = s.setKnownLocked(about, online)
 	}
 	s.appendLocked(func(b []byte) []byte { return append(b, data...) })
 }
@@ -146,11 +147,11 @@ func (s *session) apply(st *shared.SessionState) {
 		return
 	}
 	for _, id := range st.Online {
-		s.known = setKnown(s.known, id, true)
+		s.known = s.setKnownLocked(id, true)
 		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, true) })
 	}
 	for _, id := range st.Offline {
-		s.known = setKnown(s.known, id, false)
+		s.known = s.setKnownLocked(id, false)
 		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, false) })
 	}
 	if !s.ready {
@@ -252,6 +253,28 @@ func (s *session) view() ([]int64, []int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.friends, slices.Clone(s.known), s.ready
+}
+
+// setKnownLocked records what the session was told about id. Only the
+// session's friends are recorded: anyone may publish a state message to a
+// user's subject, and known travels in every resync, so a forged flood must
+// not grow it (it once made a resync too big to publish). Such messages are
+// still forwarded, as the protocol lets anyone reach a user's sessions, and a
+// user's watch list is the union of the lists of all their sessions, here or
+// on other gateways, so presence may legitimately send a session the state of
+// a friend of its user's other session. Not recording those costs, at worst,
+// a harmless repeat in the corrections after a resync.
+func (s *session) setKnownLocked(id int64, online bool) []int64 {
+	if online && !shared.Contains(s.friends, id) {
+		return s.known
+	}
+	return setKnown(s.known, id, online)
+}
+
+// keepFriends removes from known, in place, whoever friends no longer holds:
+// after a friend-list update, known stays a subset of the list.
+func keepFriends(known, friends []int64) []int64 {
+	return slices.DeleteFunc(known, func(id int64) bool { return !shared.Contains(friends, id) })
 }
 
 // setKnown adds id to or removes it from the sorted set known.

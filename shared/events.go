@@ -2,6 +2,7 @@ package shared
 
 import (
 	"slices"
+	"time"
 
 	json "github.com/goccy/go-json"
 )
@@ -166,4 +167,84 @@ func (s *SessionSet) Apply(ev *Event) {
 // Heartbeat returns the heartbeat event for the set.
 func (s *SessionSet) Heartbeat() Event {
 	return Event{Type: EventHeartbeat, Sessions: len(s.hashes), Digest: s.digest}
+}
+
+// MarshalEvent encodes one event as it appears in a batch's events array.
+func MarshalEvent(ev *Event) ([]byte, error) { return json.Marshal(ev) }
+
+// BatchWriter assembles the payload of an Events message from events encoded
+// one at a time with MarshalEvent, so that a publisher can cut batches by
+// their real size, never by an estimate: what Bytes returns decodes with
+// UnmarshalBatch exactly as MarshalBatch's encoding of the same batch does.
+type BatchWriter struct {
+	head int // length of `{"gw":...,"boot":...,"events":[`
+	buf  []byte
+	n    int
+}
+
+// NewBatchWriter returns an empty writer for batches of one gateway's run.
+func NewBatchWriter(gateway, boot string) (*BatchWriter, error) {
+	empty, err := MarshalBatch(&Batch{Gateway: gateway, Boot: boot, Events: []Event{}})
+	if err != nil {
+		return nil, err
+	}
+	// empty ends with `[]}`: keep everything up to and including the '['.
+	head := len(empty) - len("]}")
+	return &BatchWriter{head: head, buf: empty[:head:head]}, nil
+}
+
+// Events returns how many events the writer holds.
+func (w *BatchWriter) Events() int { return w.n }
+
+// SizeWith returns the size of the payload if an encoded event of n bytes
+// were added and the batch finished.
+func (w *BatchWriter) SizeWith(n int) int {
+	if w.n > 0 {
+		n++ // the comma
+	}
+	return len(w.buf) + n + len("]}")
+}
+
+// Add appends an encoded event.
+func (w *BatchWriter) Add(ev []byte) {
+	if w.n > 0 {
+		w.buf = append(w.buf, ',')
+	}
+	w.buf = append(w.buf, ev...)
+	w.n++
+}
+
+// Bytes finishes the batch and returns its payload, valid until the next
+// call of Add or Reset.
+func (w *BatchWriter) Bytes() []byte {
+	b := append(w.buf, "]}"...)
+	w.buf = b[:len(b)-len("]}")]
+	return b
+}
+
+// Reset empties the writer, keeping its buffer.
+func (w *BatchWriter) Reset() {
+	w.buf = w.buf[:w.head]
+	w.n = 0
+}
+
+// GatewayClaim is the payload of a GatewayClaim message: one run of a gateway
+// saying that it uses its id, so that a second gateway started with the same
+// id can tell, and stand down, instead of both publishing under it.
+type GatewayClaim struct {
+	Gateway string    `json:"gw"`
+	Boot    string    `json:"boot"`
+	Started time.Time `json:"started"`
+	// Serving is set once the claim holds: the run checked that no other
+	// run claims the id, and it serves sessions under it.
+	Serving bool `json:"serving,omitempty"`
+}
+
+// MarshalGatewayClaim encodes a claim for the wire.
+func MarshalGatewayClaim(c *GatewayClaim) ([]byte, error) { return json.Marshal(c) }
+
+// UnmarshalGatewayClaim decodes a claim from the wire.
+func UnmarshalGatewayClaim(data []byte, c *GatewayClaim) error {
+	*c = GatewayClaim{}
+	return json.Unmarshal(data, c)
 }

@@ -1,6 +1,9 @@
 package shared
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 // Decoding into reused values must not let a field that the new message
 // omits keep the previous message's value.
@@ -31,5 +34,44 @@ func TestUnmarshalReuseLeavesNothingStale(t *testing.T) {
 	}
 	if err := UnmarshalControl([]byte(`{"sync":true}`), &c); err != nil || !c.Sync || len(c.Sessions) != 0 {
 		t.Fatalf("sync request decoded as %+v, %v", c, err)
+	}
+}
+
+// A batch assembled event by event decodes exactly as the same batch
+// encoded at once, and SizeWith predicts its size to the byte.
+func TestBatchWriterMatchesMarshalBatch(t *testing.T) {
+	events := []Event{
+		{Type: EventSyncBegin, Gen: 3},
+		{Type: EventOpen, Sync: true, Gen: 3, Session: "b-1", User: 4, Friends: []int64{1, 9223372036854775807}, Known: []int64{1}, Ready: true},
+		{Type: EventHeartbeat, Sessions: 12, Digest: 1234567890123},
+	}
+	w, err := NewBatchWriter("gw-1", "6f1a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 { // the second round proves Reset
+		for i := range events {
+			data, err := MarshalEvent(&events[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := w.SizeWith(len(data))
+			w.Add(data)
+			if got := len(w.Bytes()); got != want {
+				t.Fatalf("round %d: size %d, SizeWith said %d", round, got, want)
+			}
+		}
+		whole, _ := MarshalBatch(&Batch{Gateway: "gw-1", Boot: "6f1a", Events: events})
+		var a, b Batch
+		if err := UnmarshalBatch(w.Bytes(), &a); err != nil {
+			t.Fatalf("%s: %v", w.Bytes(), err)
+		}
+		if err := UnmarshalBatch(whole, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("assembled %+v, marshalled %+v", a, b)
+		}
+		w.Reset()
 	}
 }

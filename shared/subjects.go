@@ -17,6 +17,7 @@ const DefaultPrefix = "alo"
 //	<prefix>.user.<user_id>  anyone → every session of a user: client messages
 //	<prefix>.presence.up     presence → all gateways: "resend your sessions"
 //	<prefix>.presence.ping   request/reply: presence answers while it runs
+//	<prefix>.claim.gw.<id>   gateway ↔ gateways with that id: "this id is mine"
 type Subjects struct {
 	prefix string
 	user   string // "<prefix>.user." precomputed: it is on the hot path
@@ -97,6 +98,12 @@ func (s Subjects) PresenceUp() string { return s.prefix + ".presence.up" }
 // PresencePing answers requests while presence is running; gateways use it
 // for readiness.
 func (s Subjects) PresencePing() string { return s.prefix + ".presence.ping" }
+
+// GatewayClaim is where a gateway claims its id: it asks there, at start,
+// whether another run already uses the id, answers the same question from
+// later runs, and repeats its claim, so two gateways started with one id find
+// each other.
+func (s Subjects) GatewayClaim(id string) string { return s.prefix + ".claim.gw." + id }
 
 // ValidGatewayID reports whether id can be used as a gateway id: it becomes a
 // single subject token.
