@@ -363,8 +363,6 @@ func (d *decoder) userID(code string, index int) (int64, error) {
 	return int64(v), nil
 }
 
-// friends reads the friends array. It is the hot path of a hello, so it
-// loops by hand rather than through elements.
 // label names the value userID reads, for error messages only.
 func label(index int) string {
 	if index < 0 {
@@ -373,6 +371,8 @@ func label(index int) string {
 	return "friends[" + strconv.Itoa(index) + "]"
 }
 
+// friends reads the friends array. It is the hot path of a hello, so it
+// loops by hand rather than through elements.
 func (d *decoder) friends(out []int64, max int) ([]int64, error) {
 	if !d.eat('[') {
 		return out, protoErr(CodeBadFriends, "friends must be an array of user ids")
