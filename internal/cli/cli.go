@@ -37,6 +37,9 @@ func Parse(fs *flag.FlagSet, args []string, summary string) error {
 		fmt.Fprintf(out, "%s\n\nUsage: %s [flags]\n\nFlags (each also read from the environment variable shown):\n", summary, fs.Name())
 		fs.VisitAll(func(f *flag.Flag) {
 			name, usage := flag.UnquoteUsage(f)
+			if t, ok := f.Value.(interface{ TypeName() string }); ok && name == "value" {
+				name = t.TypeName()
+			}
 			fmt.Fprintf(out, "  --%s %s\t[%s]\n    \t%s", f.Name, name, EnvName(f.Name), usage)
 			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
 				fmt.Fprintf(out, " (default %q)", f.DefValue)
