@@ -2,6 +2,7 @@ package shared
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -172,5 +173,39 @@ func BenchmarkEncodeState(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendState(buf[:0], 123456789, true)
+	}
+}
+
+// TestAppendDecodesAsServerMessage holds the gateway's encoders and the
+// readers' ServerMessage together: what one writes, the other reads whole.
+func TestAppendDecodesAsServerMessage(t *testing.T) {
+	id, on, off := int64(MaxUserID), true, false
+	cases := []struct {
+		b    []byte
+		want ServerMessage
+		kind ServerKind
+	}{
+		{AppendState(nil, id, true), ServerMessage{UserID: &id, Online: &on}, ServerState},
+		{AppendState(nil, id, false), ServerMessage{UserID: &id, Online: &off}, ServerState},
+		{AppendReady(nil, "g1-abc-1"), ServerMessage{Ready: true, Session: "g1-abc-1"}, ServerReady},
+		{AppendError(nil, CodeBadJSON, "a \"b\"\n"), ServerMessage{Error: CodeBadJSON, Message: "a \"b\"\n"}, ServerError},
+		{[]byte(`{"online":true}`), ServerMessage{Online: &on}, ServerUnknown},
+		{[]byte(`{"user_id":0,"online":true}`), ServerMessage{UserID: new(int64), Online: &on}, ServerUnknown},
+		{[]byte(`{"future":1}`), ServerMessage{}, ServerUnknown},
+	}
+	for _, c := range cases {
+		m := ServerMessage{Session: "stale"}
+		if err := DecodeServer(c.b, &m); err != nil {
+			t.Fatalf("%s: %v", c.b, err)
+		}
+		if !reflect.DeepEqual(m, c.want) || m.Kind() != c.kind {
+			t.Errorf("%s: %+v kind %d, want %+v kind %d", c.b, m, m.Kind(), c.want, c.kind)
+		}
+		// And back: encoding the struct gives the same fields, no more.
+		again, _ := json.Marshal(m)
+		var m2 ServerMessage
+		if err := DecodeServer(again, &m2); err != nil || !reflect.DeepEqual(m2, m) {
+			t.Errorf("%s re-encoded as %s", c.b, again)
+		}
 	}
 }
