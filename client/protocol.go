@@ -1,52 +1,14 @@
 package client
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/alo-presence/alo/shared"
 )
 
-// This file is the only place in the package that spells the wire (DESIGN
-// §1). What the server sends is shared.ServerMessage, the one definition of
-// it; what the client sends is spelled here.
-
-// hello is the first message of every connection.
-type hello struct {
-	UserID  int64   `json:"user_id"`
-	Friends []int64 `json:"friends"`
-}
-
-// friendsUpdate replaces the session's friend list.
-type friendsUpdate struct {
-	Friends []int64 `json:"friends"`
-}
-
-// logout ends the session; the server closes the connection after it.
-type logout struct {
-	Online bool `json:"online"`
-}
-
-func encodeHello(user int64, friends []int64) ([]byte, error) {
-	return json.Marshal(hello{UserID: user, Friends: nonNil(friends)})
-}
-
-func encodeFriends(friends []int64) ([]byte, error) {
-	return json.Marshal(friendsUpdate{Friends: nonNil(friends)})
-}
-
-func encodeLogout() ([]byte, error) {
-	return json.Marshal(logout{Online: false})
-}
-
-// nonNil makes an empty list encode as [] rather than null, which a strict
-// server could reject as the wrong type.
-func nonNil(ids []int64) []int64 {
-	if ids == nil {
-		return []int64{}
-	}
-	return ids
-}
+// This file is where the package meets the wire (DESIGN §1), which only
+// shared spells: the client's messages are the shared Append functions, what
+// the server sends is shared.ServerMessage.
 
 // decodeServer turns one server message into an Event. A message it cannot
 // classify comes back as EventUnknown with Raw set, never as an error that

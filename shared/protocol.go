@@ -509,6 +509,38 @@ func AppendError(b []byte, code, msg string) []byte {
 	return append(b, '}')
 }
 
+// AppendHello appends the client message {"user_id":user,"friends":[...]},
+// the first message of every session. A nil friends is written [], since
+// null is not a friend list.
+func AppendHello(b []byte, user int64, friends []int64) []byte {
+	b = append(b, `{"user_id":`...)
+	b = strconv.AppendInt(b, user, 10)
+	b = append(b, `,"friends":`...)
+	return append(appendIDs(b, friends), '}')
+}
+
+// AppendFriends appends the client message {"friends":[...]}, which replaces
+// the session's friend list.
+func AppendFriends(b []byte, friends []int64) []byte {
+	b = append(b, `{"friends":`...)
+	return append(appendIDs(b, friends), '}')
+}
+
+// AppendLogout appends the client message {"online":false}, which ends the
+// session.
+func AppendLogout(b []byte) []byte { return append(b, `{"online":false}`...) }
+
+func appendIDs(b []byte, ids []int64) []byte {
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return append(b, ']')
+}
+
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so the

@@ -349,3 +349,31 @@ func TestAppendDecodesAsServerMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestClientEncodersDecode: what the client-side encoders write, DecodeClient
+// reads back as written.
+func TestClientEncodersDecode(t *testing.T) {
+	cases := []struct {
+		b    []byte
+		want ClientMessage
+	}{
+		{AppendHello(nil, 1, []int64{2, MaxUserID}), ClientMessage{UserID: 1, HasUserID: true, Friends: []int64{2, MaxUserID}, HasFriends: true}},
+		{AppendHello(nil, 7, nil), ClientMessage{UserID: 7, HasUserID: true, Friends: []int64{}, HasFriends: true}},
+		{AppendFriends(nil, []int64{3}), ClientMessage{Friends: []int64{3}, HasFriends: true}},
+		{AppendFriends(nil, nil), ClientMessage{Friends: []int64{}, HasFriends: true}},
+		{AppendLogout(nil), ClientMessage{HasOnline: true}},
+	}
+	for _, c := range cases {
+		var m ClientMessage
+		if err := DecodeClient(c.b, &m, 5000); err != nil {
+			t.Fatalf("%s: %v", c.b, err)
+		}
+		if m.UserID != c.want.UserID || m.HasUserID != c.want.HasUserID || m.Online != c.want.Online ||
+			m.HasOnline != c.want.HasOnline || m.HasFriends != c.want.HasFriends || !slices.Equal(m.Friends, c.want.Friends) {
+			t.Errorf("%s = %+v, want %+v", c.b, m, c.want)
+		}
+	}
+	if got := string(AppendHello(nil, 1, []int64{2, 3})); got != `{"user_id":1,"friends":[2,3]}` {
+		t.Errorf("AppendHello = %s", got)
+	}
+}

@@ -257,7 +257,7 @@ func dial(gw container, id int64, friends []int64) (*client, error) {
 	}
 	c := &client{id: id, gw: gw, conn: conn, changed: make(chan struct{}),
 		snap: map[int64]bool{}, view: map[int64]bool{}, offAt: map[int64]time.Time{}}
-	hello, _ := json.Marshal(map[string]any{"user_id": id, "friends": friends})
+	hello := shared.AppendHello(nil, id, friends)
 	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write(append(hello, '\n')); err != nil {
 		conn.Close()
