@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: help run build test vet fmt-check race fuzz bench bench-smoke bench-scenarios demo-png clean
+.PHONY: help run build test vet fmt-check lint race fuzz bench bench-smoke bench-scenarios demo-png clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -14,7 +14,7 @@ run: ## run ALO in one process: clients on :8080 (TCP, UDP), page and WebSocket 
 build: ## build every binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
-test: vet fmt-check race ## what CI runs: vet, gofmt, and every test with the race detector
+test: vet fmt-check lint race ## what CI runs: vet, gofmt, staticcheck, and every test with the race detector
 
 vet:
 	$(GO) vet ./...
@@ -22,6 +22,17 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# staticcheck, pinned so that a new release's checks arrive by a commit, not
+# by surprise in CI. v0.8.2 is staticcheck 2026.2.2, which knows Go 1.26.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)/staticcheck
+
+lint: ## staticcheck over the module and tools/wsmem (installs the pinned version if absent)
+	@$(STATICCHECK) -version 2>/dev/null | grep -qF '($(STATICCHECK_VERSION:v%=%))' || \
+		{ echo "installing staticcheck $(STATICCHECK_VERSION)"; $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); }
+	$(STATICCHECK) ./...
+	cd tools/wsmem && $(STATICCHECK) ./...
 
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...

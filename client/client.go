@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/alo-presence/alo/shared"
 )
 
 // Errors returned by the Client.
@@ -164,11 +166,7 @@ func (c *Client) SetFriends(ids []int64) ([]int64, error) {
 	if c.conn == nil {
 		return slices.Clone(friends), nil
 	}
-	msg, err := encodeFriends(friends)
-	if err != nil {
-		return nil, fmt.Errorf("client: encode friends: %w", err)
-	}
-	if err := c.conn.WriteMessage(msg); err != nil {
+	if err := c.conn.WriteMessage(shared.AppendFriends(nil, friends)); err != nil {
 		return slices.Clone(friends), fmt.Errorf("client: send friends: %w", err)
 	}
 	return slices.Clone(friends), nil
@@ -186,11 +184,7 @@ func (c *Client) Logout() error {
 		if c.conn == nil {
 			return
 		}
-		msg, e := encodeLogout()
-		if e == nil {
-			e = c.conn.WriteMessage(msg)
-		}
-		if e != nil {
+		if e := c.conn.WriteMessage(shared.AppendLogout(nil)); e != nil {
 			err = fmt.Errorf("client: send logout: %w", e)
 		}
 	})
@@ -318,11 +312,7 @@ func (c *Client) sendHello(conn Conn) error {
 	if c.loggingOut() {
 		return ErrLoggedOut
 	}
-	msg, err := encodeHello(c.cfg.UserID, c.friends)
-	if err != nil {
-		return fmt.Errorf("client: encode hello: %w", err)
-	}
-	if err := conn.WriteMessage(msg); err != nil {
+	if err := conn.WriteMessage(shared.AppendHello(nil, c.cfg.UserID, c.friends)); err != nil {
 		return fmt.Errorf("client: send hello: %w", err)
 	}
 	c.conn = conn

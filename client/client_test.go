@@ -275,18 +275,28 @@ func TestLogoutWhileDisconnected(t *testing.T) {
 	}
 }
 
-func TestRejectedHelloStopsRetrying(t *testing.T) {
-	checkNoLeaks(t)
-	gw := clienttest.NewGateway(t)
-	r := start(t, client.Config{Addr: gw.Addr(), UserID: 1})
+// errorBeforeReady starts a client, answers its hello with the error line,
+// closes the connection, and returns the client and how long it says it will
+// wait before the next attempt.
+func errorBeforeReady(t *testing.T, gw *clienttest.Gateway, cfg client.Config, line string) (*running, time.Duration) {
+	t.Helper()
+	cfg.Addr = gw.Addr()
+	r := start(t, cfg)
 	conn := gw.Accept(t)
 	conn.Next(t)
 	r.next(t, client.EventConnected)
-	conn.Send(t, `{"error":"too_many_friends","message":"limit is 5000"}`)
+	conn.Send(t, line)
 	conn.Close()
 	r.next(t, client.EventError)
-	if ev := r.next(t, client.EventDisconnected); ev.RetryIn != 0 {
-		t.Fatalf("rejected: retry_in %v, want 0", ev.RetryIn)
+	return r, r.next(t, client.EventDisconnected).RetryIn
+}
+
+func TestRejectedHelloStopsRetrying(t *testing.T) {
+	checkNoLeaks(t)
+	gw := clienttest.NewGateway(t)
+	r, retry := errorBeforeReady(t, gw, client.Config{UserID: 1}, `{"error":"too_many_friends","message":"limit is 5000"}`)
+	if retry != 0 {
+		t.Fatalf("rejected: retry_in %v, want 0", retry)
 	}
 	err := r.wait(t)
 	if !errors.Is(err, client.ErrRejected) || !strings.Contains(err.Error(), "too_many_friends") {
@@ -362,15 +372,9 @@ func TestTCPConnFraming(t *testing.T) {
 func TestShutdownBeforeReadyIsRetried(t *testing.T) {
 	checkNoLeaks(t)
 	gw := clienttest.NewGateway(t)
-	r := start(t, client.Config{Addr: gw.Addr(), UserID: 1, Friends: []int64{2}})
-	conn := gw.Accept(t)
-	conn.Next(t)
-	r.next(t, client.EventConnected)
-	conn.Send(t, `{"error":"shutdown","message":"gateway stopping"}`)
-	conn.Close()
-	r.next(t, client.EventError)
-	if ev := r.next(t, client.EventDisconnected); ev.RetryIn <= 0 {
-		t.Fatalf("after shutdown: retry_in %v, want a retry", ev.RetryIn)
+	r, retry := errorBeforeReady(t, gw, client.Config{UserID: 1, Friends: []int64{2}}, `{"error":"shutdown","message":"gateway stopping"}`)
+	if retry <= 0 {
+		t.Fatalf("after shutdown: retry_in %v, want a retry", retry)
 	}
 	handshake(t, gw, r, `{"user_id":1,"friends":[2]}`)
 }

@@ -1,84 +1,34 @@
 package client
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/alo-presence/alo/shared"
 )
 
-// This file is the only place in the package that spells the wire (DESIGN
-// §1). It mirrors the contract from the client's side; when shared/ exports
-// the client-protocol codec, these types can become thin wrappers around it.
-
-// hello is the first message of every connection.
-type hello struct {
-	UserID  int64   `json:"user_id"`
-	Friends []int64 `json:"friends"`
-}
-
-// friendsUpdate replaces the session's friend list.
-type friendsUpdate struct {
-	Friends []int64 `json:"friends"`
-}
-
-// logout ends the session; the server closes the connection after it.
-type logout struct {
-	Online bool `json:"online"`
-}
-
-// serverMessage is the union of everything the server sends. Pointers tell
-// "absent" from the zero value, which matters for online:false.
-type serverMessage struct {
-	UserID  *int64 `json:"user_id"`
-	Online  *bool  `json:"online"`
-	Ready   bool   `json:"ready"`
-	Session string `json:"session"`
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
-func encodeHello(user int64, friends []int64) ([]byte, error) {
-	return json.Marshal(hello{UserID: user, Friends: nonNil(friends)})
-}
-
-func encodeFriends(friends []int64) ([]byte, error) {
-	return json.Marshal(friendsUpdate{Friends: nonNil(friends)})
-}
-
-func encodeLogout() ([]byte, error) {
-	return json.Marshal(logout{Online: false})
-}
-
-// nonNil makes an empty list encode as [] rather than null, which a strict
-// server could reject as the wrong type.
-func nonNil(ids []int64) []int64 {
-	if ids == nil {
-		return []int64{}
-	}
-	return ids
-}
+// This file is where the package meets the wire (DESIGN §1), which only
+// shared spells: the client's messages are the shared Append functions, what
+// the server sends is shared.ServerMessage.
 
 // decodeServer turns one server message into an Event. A message it cannot
 // classify comes back as EventUnknown with Raw set, never as an error that
 // would end the session: servers may add fields and messages.
 func decodeServer(data []byte) Event {
-	var m serverMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	var m shared.ServerMessage
+	if err := shared.DecodeServer(data, &m); err != nil {
 		return Event{Kind: EventUnknown, Raw: string(data), Err: fmt.Errorf("client: decode server message: %w", err)}
 	}
-	switch {
-	case m.Error != "":
+	switch m.Kind() {
+	case shared.ServerError:
 		return Event{Kind: EventError, Code: m.Error, Message: m.Message}
-	case m.Ready:
+	case shared.ServerReady:
 		return Event{Kind: EventReady, Session: m.Session}
-	case m.Online != nil && m.UserID != nil && *m.UserID > 0:
+	case shared.ServerState:
 		return Event{Kind: EventPresence, UserID: *m.UserID, Online: *m.Online}
-	default:
-		// Includes the seed's bare {"online": true}: it names nobody, so
-		// it cannot update a roster.
-		return Event{Kind: EventUnknown, Raw: string(data)}
 	}
+	// Includes the seed's bare {"online": true}: it names nobody, so it
+	// cannot update a roster.
+	return Event{Kind: EventUnknown, Raw: string(data)}
 }
 
 // permanent reports whether an error code received before ready means the

@@ -363,8 +363,6 @@ func (d *decoder) userID(code string, index int) (int64, error) {
 	return int64(v), nil
 }
 
-// friends reads the friends array. It is the hot path of a hello, so it
-// loops by hand rather than through elements.
 // label names the value userID reads, for error messages only.
 func label(index int) string {
 	if index < 0 {
@@ -373,6 +371,8 @@ func label(index int) string {
 	return "friends[" + strconv.Itoa(index) + "]"
 }
 
+// friends reads the friends array. It is the hot path of a hello, so it
+// loops by hand rather than through elements.
 func (d *decoder) friends(out []int64, max int) ([]int64, error) {
 	if !d.eat('[') {
 		return out, protoErr(CodeBadFriends, "friends must be an array of user ids")
@@ -507,6 +507,38 @@ func AppendError(b []byte, code, msg string) []byte {
 	b = append(b, `,"message":`...)
 	b = appendString(b, msg)
 	return append(b, '}')
+}
+
+// AppendHello appends the client message {"user_id":user,"friends":[...]},
+// the first message of every session. A nil friends is written [], since
+// null is not a friend list.
+func AppendHello(b []byte, user int64, friends []int64) []byte {
+	b = append(b, `{"user_id":`...)
+	b = strconv.AppendInt(b, user, 10)
+	b = append(b, `,"friends":`...)
+	return append(appendIDs(b, friends), '}')
+}
+
+// AppendFriends appends the client message {"friends":[...]}, which replaces
+// the session's friend list.
+func AppendFriends(b []byte, friends []int64) []byte {
+	b = append(b, `{"friends":`...)
+	return append(appendIDs(b, friends), '}')
+}
+
+// AppendLogout appends the client message {"online":false}, which ends the
+// session.
+func AppendLogout(b []byte) []byte { return append(b, `{"online":false}`...) }
+
+func appendIDs(b []byte, ids []int64) []byte {
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return append(b, ']')
 }
 
 const hexDigits = "0123456789abcdef"

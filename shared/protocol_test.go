@@ -1,13 +1,15 @@
 package shared
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	json "github.com/goccy/go-json"
 )
 
 func TestDecodeClientValid(t *testing.T) {
@@ -108,13 +110,41 @@ func TestEncodersProduceValidJSON(t *testing.T) {
 	}
 }
 
-// FuzzDecodeClient checks that the decoder never panics, that whatever it
-// accepts is valid JSON with the contract's types, and that its answers agree
-// with a general JSON decoder on what the known fields hold.
+// fuzzMaxFriends is small so that the fuzzer reaches the limit.
+const fuzzMaxFriends = 8
+
+// FuzzDecodeClient checks that the decoder never panics, that its errors are
+// complete, and that it agrees with encoding/json, the reference: whatever we
+// accept, encoding/json accepts and decodes to the same fields, and whatever
+// encoding/json accepts and we refuse is one of our deliberate strictnesses.
+// Those, each checked against its cause by explained:
+//
+//   - a known field twice (duplicate_key): encoding/json keeps the last.
+//   - invalid UTF-8 anywhere (invalid_utf8): encoding/json puts U+FFFD.
+//   - null for user_id, friends, an entry of friends or online
+//     (bad_user_id, bad_friends, bad_online): encoding/json leaves the
+//     zero value, which for an id is no user at all.
+//   - user_id or a friend 0 or negative: encoding/json takes any int64.
+//   - more than the limit of friends (too_many_friends).
+//   - nesting deeper than maxDepth in a skipped value (bad_json).
+//   - a top-level null (bad_json): json.Unmarshal into a map takes it as an
+//     empty message; the contract wants an object, and so does stdDecode.
+//   - field names are exact: encoding/json into a struct would also take
+//     "USER_ID"; stdDecode compares names exactly, as the contract does.
+//
+// Where we look stricter but are not, encoding/json decoding into int64
+// refuses the same thing: user_id 2^63 and above, 1.0, 1.5, 1e2 are errors
+// for both, so they need no exception here.
 func FuzzDecodeClient(f *testing.F) {
 	for _, s := range []string{
 		`{"user_id": 1, "friends": [2, 3, 4]}`, `{"friends": [2, 5]}`, `{"online": false}`,
 		`{"user_id": 2, "online": false}`, `{}`, `{"user_id": 1, "extra": {"a": [1, "x"]}}`,
+		// One of each deliberate strictness, and each look-alike that
+		// encoding/json refuses too.
+		`{"user_id": null}`, `{"friends": null}`, `{"friends": [1, null]}`, `{"online": null}`, `null`,
+		`{"user_id": "x", "user_id": 1}`, `{"USER_ID": 1}`, `{"user\u005fid": 1, "friends": [2]}`,
+		`{"user_id": 1e2}`, `{"user_id": -0}`, `{"friends": [1, 2, 3, 4, 5, 6, 7, 8, 9]}`,
+		"{\"x\": \"\xed\xa0\x80\", \"user_id\": 1}", `{"x": "\ud800", "user_id": 1}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -123,36 +153,147 @@ func FuzzDecodeClient(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m ClientMessage
-		err := DecodeClient(data, &m, 5000)
+		err := DecodeClient(data, &m, fuzzMaxFriends)
+		ref, refErr := stdDecode(data)
 		if err != nil {
 			var pe *ProtocolError
 			if !errors.As(err, &pe) || pe.Code == "" || pe.Message == "" {
 				t.Fatalf("error is not a complete *ProtocolError: %v", err)
 			}
+			if refErr == nil && !explained(pe.Code, data, ref) {
+				t.Fatalf("refused %q (%v), which encoding/json accepts as %+v", data, err, ref)
+			}
 			return
 		}
-		if !json.Valid(data) || !utf8.Valid(data) {
-			t.Fatalf("accepted invalid JSON %q", data)
+		if refErr != nil {
+			t.Fatalf("accepted %q as %+v, which encoding/json refuses: %v", data, m, refErr)
 		}
-		if m.HasUserID && (m.UserID <= 0) {
-			t.Fatalf("accepted user_id %d", m.UserID)
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted invalid UTF-8 %q", data)
 		}
-		var generic map[string]json.RawMessage
-		if err := json.Unmarshal(data, &generic); err != nil {
-			t.Fatalf("accepted %q, which a JSON decoder rejects: %v", data, err)
-		}
-		if raw, ok := generic["user_id"]; ok != m.HasUserID {
-			t.Fatalf("HasUserID %v for %q", m.HasUserID, data)
-		} else if ok {
-			var id int64
-			if err := json.Unmarshal(raw, &id); err != nil || id != m.UserID {
-				t.Fatalf("user_id %d, JSON says %s", m.UserID, raw)
+		for k, n := range ref.count {
+			if n > 1 {
+				t.Fatalf("accepted %q with %s %d times", data, k, n)
 			}
 		}
-		if m.HasFriends && len(m.Friends) > 5000 {
+		for k, raw := range ref.raw {
+			if string(raw) == "null" {
+				t.Fatalf("accepted %q with %s null", data, k)
+			}
+		}
+		want := ref.msg
+		if m.HasUserID != want.HasUserID || m.UserID != want.UserID || m.HasOnline != want.HasOnline ||
+			m.Online != want.Online || m.HasFriends != want.HasFriends || !slices.Equal(m.Friends, want.Friends) {
+			t.Fatalf("%q: decoded %+v, encoding/json %+v", data, m, want)
+		}
+		if m.HasUserID && m.UserID <= 0 || slices.ContainsFunc(m.Friends, func(id int64) bool { return id <= 0 }) {
+			t.Fatalf("%q: accepted a user id that is not positive: %+v", data, m)
+		}
+		if len(m.Friends) > fuzzMaxFriends {
 			t.Fatalf("%d friends accepted", len(m.Friends))
 		}
 	})
+}
+
+// stdView is a message as encoding/json reads it.
+type stdView struct {
+	msg   ClientMessage              // the last of each known field, as encoding/json keeps it
+	raw   map[string]json.RawMessage // the same, undecoded
+	count map[string]int             // how often each known field appears
+	depth int                        // deepest nesting of brackets
+}
+
+// stdDecode reads data with encoding/json: one object, its members walked
+// with a json.Decoder so that repeats are seen, each known field decoded
+// into the Go type the contract gives it.
+func stdDecode(data []byte) (stdView, error) {
+	v := stdView{raw: map[string]json.RawMessage{}, count: map[string]int{}}
+	if !json.Valid(data) {
+		return v, errors.New("not valid JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return v, fmt.Errorf("not an object: %v %v", t, err)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return v, err
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return v, err
+		}
+		if k := t.(string); k == "user_id" || k == "friends" || k == "online" {
+			v.raw[k] = raw
+			v.count[k]++
+		}
+	}
+	var err error
+	if raw, ok := v.raw["user_id"]; ok {
+		v.msg.HasUserID = true
+		err = errors.Join(err, json.Unmarshal(raw, &v.msg.UserID))
+	}
+	if raw, ok := v.raw["friends"]; ok {
+		v.msg.HasFriends = true
+		err = errors.Join(err, json.Unmarshal(raw, &v.msg.Friends))
+	}
+	if raw, ok := v.raw["online"]; ok {
+		v.msg.HasOnline = true
+		err = errors.Join(err, json.Unmarshal(raw, &v.msg.Online))
+	}
+	v.depth = bracketDepth(data)
+	return v, err
+}
+
+// explained reports whether refusing data with code, though encoding/json
+// accepts it as v, is one of the deliberate strictnesses FuzzDecodeClient
+// lists.
+func explained(code string, data []byte, v stdView) bool {
+	for _, n := range v.count {
+		if n > 1 {
+			// We stop at the first problem, which may be in a repeat
+			// encoding/json throws away; the repeat is the refusal.
+			return true
+		}
+	}
+	null := func(k string) bool { return string(v.raw[k]) == "null" }
+	switch code {
+	case CodeInvalidUTF8:
+		return !utf8.Valid(data)
+	case CodeBadUserID:
+		return null("user_id") || v.msg.UserID <= 0
+	case CodeBadFriends:
+		// [null] decodes as [0] in encoding/json.
+		return null("friends") || slices.ContainsFunc(v.msg.Friends, func(id int64) bool { return id <= 0 })
+	case CodeBadOnline:
+		return null("online")
+	case CodeTooManyFriends:
+		return len(v.msg.Friends) > fuzzMaxFriends
+	case CodeBadJSON:
+		return v.depth > maxDepth
+	}
+	return false
+}
+
+// bracketDepth is the deepest nesting of [ and { in valid JSON data.
+func bracketDepth(data []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func BenchmarkDecodeHello(b *testing.B) {
@@ -172,5 +313,67 @@ func BenchmarkEncodeState(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendState(buf[:0], 123456789, true)
+	}
+}
+
+// TestAppendDecodesAsServerMessage holds the gateway's encoders and the
+// readers' ServerMessage together: what one writes, the other reads whole.
+func TestAppendDecodesAsServerMessage(t *testing.T) {
+	id, on, off := int64(MaxUserID), true, false
+	cases := []struct {
+		b    []byte
+		want ServerMessage
+		kind ServerKind
+	}{
+		{AppendState(nil, id, true), ServerMessage{UserID: &id, Online: &on}, ServerState},
+		{AppendState(nil, id, false), ServerMessage{UserID: &id, Online: &off}, ServerState},
+		{AppendReady(nil, "g1-abc-1"), ServerMessage{Ready: true, Session: "g1-abc-1"}, ServerReady},
+		{AppendError(nil, CodeBadJSON, "a \"b\"\n"), ServerMessage{Error: CodeBadJSON, Message: "a \"b\"\n"}, ServerError},
+		{[]byte(`{"online":true}`), ServerMessage{Online: &on}, ServerUnknown},
+		{[]byte(`{"user_id":0,"online":true}`), ServerMessage{UserID: new(int64), Online: &on}, ServerUnknown},
+		{[]byte(`{"future":1}`), ServerMessage{}, ServerUnknown},
+	}
+	for _, c := range cases {
+		m := ServerMessage{Session: "stale"}
+		if err := DecodeServer(c.b, &m); err != nil {
+			t.Fatalf("%s: %v", c.b, err)
+		}
+		if !reflect.DeepEqual(m, c.want) || m.Kind() != c.kind {
+			t.Errorf("%s: %+v kind %d, want %+v kind %d", c.b, m, m.Kind(), c.want, c.kind)
+		}
+		// And back: encoding the struct gives the same fields, no more.
+		again, _ := json.Marshal(m)
+		var m2 ServerMessage
+		if err := DecodeServer(again, &m2); err != nil || !reflect.DeepEqual(m2, m) {
+			t.Errorf("%s re-encoded as %s", c.b, again)
+		}
+	}
+}
+
+// TestClientEncodersDecode: what the client-side encoders write, DecodeClient
+// reads back as written.
+func TestClientEncodersDecode(t *testing.T) {
+	cases := []struct {
+		b    []byte
+		want ClientMessage
+	}{
+		{AppendHello(nil, 1, []int64{2, MaxUserID}), ClientMessage{UserID: 1, HasUserID: true, Friends: []int64{2, MaxUserID}, HasFriends: true}},
+		{AppendHello(nil, 7, nil), ClientMessage{UserID: 7, HasUserID: true, Friends: []int64{}, HasFriends: true}},
+		{AppendFriends(nil, []int64{3}), ClientMessage{Friends: []int64{3}, HasFriends: true}},
+		{AppendFriends(nil, nil), ClientMessage{Friends: []int64{}, HasFriends: true}},
+		{AppendLogout(nil), ClientMessage{HasOnline: true}},
+	}
+	for _, c := range cases {
+		var m ClientMessage
+		if err := DecodeClient(c.b, &m, 5000); err != nil {
+			t.Fatalf("%s: %v", c.b, err)
+		}
+		if m.UserID != c.want.UserID || m.HasUserID != c.want.HasUserID || m.Online != c.want.Online ||
+			m.HasOnline != c.want.HasOnline || m.HasFriends != c.want.HasFriends || !slices.Equal(m.Friends, c.want.Friends) {
+			t.Errorf("%s = %+v, want %+v", c.b, m, c.want)
+		}
+	}
+	if got := string(AppendHello(nil, 1, []int64{2, 3})); got != `{"user_id":1,"friends":[2,3]}` {
+		t.Errorf("AppendHello = %s", got)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/alo-presence/alo/internal/bench"
 )
@@ -128,6 +129,10 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "alo-bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if err := positiveFlags(fs); err != nil {
+		fmt.Fprintln(os.Stderr, "alo-bench:", err)
+		return 2
+	}
 	o.Addrs = addrs
 	o.Graph = bench.GraphKind(graph)
 	o.Close = bench.CloseMode(closeMode)
@@ -163,4 +168,38 @@ func run(ctx context.Context, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// positiveFlags refuses a number given as 0 or less. Every number flag here
+// is a size, count, rate or duration whose zero stands for the scenario's
+// default (for --seed and --user-base, a random one), so a --users 0 would
+// silently mean 10,000: as with the gateway's limits, the way to the
+// default is to leave the flag out.
+func positiveFlags(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok || err != nil {
+			return
+		}
+		var positive bool
+		switch v := g.Get().(type) {
+		case int:
+			positive = v > 0
+		case int64:
+			positive = v > 0
+		case uint64:
+			positive = v > 0
+		case float64:
+			positive = v > 0
+		case time.Duration:
+			positive = v > 0
+		default:
+			return
+		}
+		if !positive {
+			err = fmt.Errorf("--%s %s: must be greater than 0 (leave the flag out for the scenario's default)", f.Name, f.Value)
+		}
+	})
+	return err
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +20,10 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		{"smoke", "--addr", "10.1.2.3:80"},
 		{"smoke", "extra"},
 		{"smoke", "--no-such-flag"},
+		{"smoke", "--users", "0"},
+		{"smoke", "--rate", "-5"},
+		{"smoke", "--warmup", "0s"},
+		{"smoke", "--seed", "0"},
 	} {
 		if code := run(context.Background(), args); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
@@ -59,4 +65,38 @@ func TestSmokeAgainstRealALO(t *testing.T) {
 	if err != nil || !res.Pass || res.Counters.Notifs == 0 {
 		t.Fatalf("smoke against alo: exit %v, failures %q, counters %+v", err, res.Failures, res.Counters)
 	}
+}
+
+// TestPositiveFlags: a number flag given as 0 or less is refused by name;
+// one left out (0, the scenario's default) or positive is not.
+func TestPositiveFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--n", "0"}, {"--n", "-1"}, {"--i64", "0"}, {"--u64", "0"}, {"--f", "0"}, {"--f", "NaN"}, {"--d", "0s"}, {"--d", "-1s"},
+	} {
+		fs := numberFlags()
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := positiveFlags(fs); err == nil || !strings.Contains(err.Error(), args[0]+" ") {
+			t.Errorf("%q: %v, want an error naming the flag", args, err)
+		}
+	}
+	fs := numberFlags()
+	if err := fs.Parse([]string{"--n", "1", "--f", "0.5", "--d", "1ms", "--s", ""}); err != nil {
+		t.Fatal(err)
+	}
+	if err := positiveFlags(fs); err != nil {
+		t.Error(err)
+	}
+}
+
+func numberFlags() *flag.FlagSet {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Int("n", 0, "")
+	fs.Int64("i64", 0, "")
+	fs.Uint64("u64", 0, "")
+	fs.Float64("f", 0, "")
+	fs.Duration("d", 0, "")
+	fs.String("s", "", "")
+	return fs
 }

@@ -65,6 +65,9 @@ func parseFlags(args []string, stderr io.Writer, tty bool) (options, error) {
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	if *minBackoff <= 0 || *maxBackoff < *minBackoff {
+		return options{}, fmt.Errorf("%w: --min-backoff must be greater than 0 and --max-backoff at least as long", errUsage)
+	}
 	o := options{addr: *addr, noInput: *noInput, verbose: *verbose, minBackoff: *minBackoff, maxBackoff: *maxBackoff}
 	if *user == "" {
 		fs.Usage()

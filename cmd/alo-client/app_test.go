@@ -237,6 +237,9 @@ func TestUsage(t *testing.T) {
 		{"--user", "1", "--color", "sometimes"},
 		{"--user", "1", "extra"},
 		{"--nope"},
+		{"--user", "1", "--min-backoff", "0"},
+		{"--user", "1", "--min-backoff", "-1s"},
+		{"--user", "1", "--min-backoff", "2s", "--max-backoff", "1s"},
 	} {
 		err := run(context.Background(), func() {}, args, strings.NewReader(""), io.Discard, io.Discard, false)
 		if !errors.Is(err, errUsage) || exitCode(err) != 2 {

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/alo-presence/alo/shared"
 )
 
 var (
@@ -232,15 +234,6 @@ func probe(c container, path string) error {
 
 // ---- clients ----
 
-type msg struct {
-	UserID  *int64 `json:"user_id"`
-	Online  *bool  `json:"online"`
-	Ready   bool   `json:"ready"`
-	Session string `json:"session"`
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
 type client struct {
 	id      int64
 	gw      container
@@ -264,7 +257,7 @@ func dial(gw container, id int64, friends []int64) (*client, error) {
 	}
 	c := &client{id: id, gw: gw, conn: conn, changed: make(chan struct{}),
 		snap: map[int64]bool{}, view: map[int64]bool{}, offAt: map[int64]time.Time{}}
-	hello, _ := json.Marshal(map[string]any{"user_id": id, "friends": friends})
+	hello := shared.AppendHello(nil, id, friends)
 	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write(append(hello, '\n')); err != nil {
 		conn.Close()
@@ -286,20 +279,20 @@ func (c *client) read() {
 		if *flagVerbose {
 			fmt.Printf("        %s user %d <- %s\n", c.gw.Name, c.id, line)
 		}
-		var m msg
-		err := json.Unmarshal(line, &m)
+		var m shared.ServerMessage
+		err := shared.DecodeServer(line, &m)
 		c.mu.Lock()
 		switch {
 		case err != nil:
 			c.errs = append(c.errs, fmt.Sprintf("unparsable line %q", line))
-		case m.Error != "":
+		case m.Kind() == shared.ServerError:
 			c.errs = append(c.errs, fmt.Sprintf("error %s: %s", m.Error, m.Message))
-		case m.Ready:
+		case m.Kind() == shared.ServerReady:
 			if c.ready {
 				c.errs = append(c.errs, "second ready")
 			}
 			c.ready, c.session = true, m.Session
-		case m.UserID != nil && m.Online != nil:
+		case m.Kind() == shared.ServerState:
 			u, on := *m.UserID, *m.Online
 			if !c.ready && on {
 				c.snap[u] = true

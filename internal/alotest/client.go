@@ -10,22 +10,18 @@ import (
 	"testing"
 	"time"
 
-	json "github.com/goccy/go-json"
+	"github.com/alo-presence/alo/shared"
 )
 
-// Msg is a server message as a client sees it.
+// Msg is a server message as a client sees it: the contract's
+// ServerMessage, and the line it came in.
 type Msg struct {
-	UserID  *int64 `json:"user_id"`
-	Online  *bool  `json:"online"`
-	Ready   bool   `json:"ready"`
-	Session string `json:"session"`
-	Error   string `json:"error"`
-	Message string `json:"message"`
-	Raw     string `json:"-"`
+	shared.ServerMessage
+	Raw string
 }
 
 // IsState reports whether m is a presence state message.
-func (m Msg) IsState() bool { return m.UserID != nil && m.Online != nil }
+func (m Msg) IsState() bool { return m.Kind() == shared.ServerState }
 
 func (m Msg) String() string { return m.Raw }
 
@@ -77,7 +73,7 @@ func (c *Client) read() {
 			return
 		}
 		m := Msg{Raw: strings.TrimSpace(line)}
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
+		if err := shared.DecodeServer([]byte(line), &m.ServerMessage); err != nil {
 			m.Error = "client: not JSON: " + line
 		}
 		c.msgs <- m

@@ -37,6 +37,9 @@ func Parse(fs *flag.FlagSet, args []string, summary string) error {
 		fmt.Fprintf(out, "%s\n\nUsage: %s [flags]\n\nFlags (each also read from the environment variable shown):\n", summary, fs.Name())
 		fs.VisitAll(func(f *flag.Flag) {
 			name, usage := flag.UnquoteUsage(f)
+			if t, ok := f.Value.(interface{ TypeName() string }); ok && name == "value" {
+				name = t.TypeName()
+			}
 			fmt.Fprintf(out, "  --%s %s\t[%s]\n    \t%s", f.Name, name, EnvName(f.Name), usage)
 			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
 				fmt.Fprintf(out, " (default %q)", f.DefValue)
@@ -97,7 +100,7 @@ func (l *LogFlags) Logger(w *os.File) (*slog.Logger, error) {
 		}
 		fallthrough
 	case "text":
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", NoColor: !terminal})), nil
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", NoColor: !terminal})), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
 	}

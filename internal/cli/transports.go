@@ -28,9 +28,10 @@ type TransportFlags struct {
 // --ws-ping to fs.
 func (f *TransportFlags) Register(fs *flag.FlagSet, udpDefault string) {
 	fs.StringVar(&f.UDP, "udp", udpDefault, "`address` for client UDP datagrams, one JSON message each (empty: off)")
-	fs.DurationVar(&f.UDPIdle, "udp-idle", gateway.DefaultUDPIdleTimeout, "silence after which a UDP session ends")
+	f.UDPIdle, f.WSPing = gateway.DefaultUDPIdleTimeout, gateway.DefaultWSPing
+	PositiveVar(fs, &f.UDPIdle, "udp-idle", "silence after which a UDP session ends")
 	fs.StringVar(&f.WSOrigins, "ws-origins", "", "browser `origins` allowed on /ws besides the gateway's own, comma-separated host patterns (example.com, *.example.com, localhost:*) or * for any")
-	fs.DurationVar(&f.WSPing, "ws-ping", gateway.DefaultWSPing, "how often WebSocket clients are pinged; one silent for twice as long is disconnected")
+	PositiveVar(fs, &f.WSPing, "ws-ping", "how often WebSocket clients are pinged; one silent for twice as long is disconnected")
 }
 
 // WSConfig returns the WebSocket settings the flags ask for.

@@ -223,8 +223,11 @@ func textFrame(msg []byte) []byte {
 	return f
 }
 
+// held keeps client's connections reachable: a net.Conn nothing refers to
+// may be closed by its finalizer, which would end the session being measured.
+var held []net.Conn
+
 func client(n int, addr string) {
-	conns := make([]net.Conn, 0, n)
 	for range n {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -232,7 +235,7 @@ func client(n int, addr string) {
 		}
 		upgrade(c, addr)
 		c.Write(textFrame([]byte(`{"user_id":1,"friends":[2]}`)))
-		conns = append(conns, c)
+		held = append(held, c)
 	}
 	fmt.Println("connected")
 	select {}
