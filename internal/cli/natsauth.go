@@ -106,6 +106,17 @@ func (f *NATSFlags) kind() string {
 // give, having read every file they name, so that a missing or unreadable
 // file is an error now rather than at the first connect.
 func (f *NATSFlags) Options() ([]nats.Option, error) {
+	for _, file := range []struct{ flag, name string }{
+		{"--nats-creds", f.Creds}, {"--nats-nkey", f.NKey}, {"--nats-password-file", f.PasswordFile},
+		{"--nats-token-file", f.TokenFile}, {"--nats-tls-ca", f.TLSCA}, {"--nats-tls-cert", f.TLSCert}, {"--nats-tls-key", f.TLSKey},
+	} {
+		if file.name == "" {
+			continue
+		}
+		if _, err := os.Stat(file.name); err != nil {
+			return nil, fmt.Errorf("%s: %w", file.flag, err)
+		}
+	}
 	var opts []nats.Option
 	kinds := 0
 	if f.Creds != "" {
@@ -218,7 +229,7 @@ func (f *NATSFlags) ConnectWith(ctx context.Context, name string, log *slog.Logg
 
 // connect is Connect for any options; explain turns a fatal error into the
 // one reported.
-func connect(ctx context.Context, url, name string, log *slog.Logger, explain func(error) error, extra ...nats.Option) (*nats.Conn, error) {
+func connect(ctx context.Context, url, name string, log *slog.Logger, explain func(where string, err error) error, extra ...nats.Option) (*nats.Conn, error) {
 	where := url
 	if where == "" {
 		where = "in process"
@@ -232,7 +243,7 @@ func connect(ctx context.Context, url, name string, log *slog.Logger, explain fu
 			// Our own Close happens once ctx is done or the run is over;
 			// only a close nats.go decided on is a failure.
 			if err := nc.LastError(); ctx.Err() == nil && fatal(err) {
-				failOrLog(ctx, log, explain(err))
+				failOrLog(ctx, log, explain(where, err))
 			}
 		}),
 	)
@@ -241,7 +252,7 @@ func connect(ctx context.Context, url, name string, log *slog.Logger, explain fu
 		return nc, nil
 	}
 	if fatal(err) {
-		return nil, explain(fmt.Errorf("nats %s: %w", where, err))
+		return nil, explain(where, err)
 	}
 	if !unreachable(err) {
 		return nil, fmt.Errorf("nats %s: %w", where, err)
@@ -251,9 +262,7 @@ func connect(ctx context.Context, url, name string, log *slog.Logger, explain fu
 	if err != nil {
 		return nil, fmt.Errorf("nats %s: %w", url, err)
 	}
-	go watchFirstConnect(ctx, nc, connected, log, func(err error) error {
-		return explain(fmt.Errorf("nats %s: %w", url, err))
-	})
+	go watchFirstConnect(ctx, nc, connected, log, func(err error) error { return explain(where, err) })
 	return nc, nil
 }
 
@@ -295,15 +304,28 @@ func authError(err error) bool {
 }
 
 func tlsError(err error) bool {
+	return remoteTLSAlert(err) || localTLSError(err)
+}
+
+// remoteTLSAlert reports whether err is the server refusing the handshake,
+// which crypto/tls reports as a net.OpError "remote error" around an
+// unexported alert type.
+func remoteTLSAlert(err error) bool {
+	var op *net.OpError
 	var alert tls.AlertError
+	return errors.As(err, &op) && op.Op == "remote error" || errors.As(err, &alert)
+}
+
+func localTLSError(err error) bool {
 	var verify *tls.CertificateVerificationError
 	var header tls.RecordHeaderError
 	var unknown x509.UnknownAuthorityError
 	var invalid x509.CertificateInvalidError
 	var host x509.HostnameError
-	return errors.As(err, &alert) || errors.As(err, &verify) || errors.As(err, &header) ||
+	return errors.As(err, &verify) || errors.As(err, &header) ||
 		errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) ||
-		errors.Is(err, nats.ErrSecureConnWanted) || errors.Is(err, nats.ErrSecureConnRequired)
+		errors.Is(err, nats.ErrSecureConnWanted) || errors.Is(err, nats.ErrSecureConnRequired) ||
+		errors.Is(err, nats.ErrTLS)
 }
 
 // unreachable reports whether err means no server answered: worth waiting
@@ -315,7 +337,7 @@ func unreachable(err error) bool {
 }
 
 // explain wraps a fatal error with its sentinel and the flags to check.
-func (f *NATSFlags) explain(err error) error {
+func (f *NATSFlags) explain(where string, err error) error {
 	if authError(err) {
 		var hint string
 		switch f.kind() {
@@ -330,19 +352,20 @@ func (f *NATSFlags) explain(err error) error {
 		default:
 			hint = "the server wants credentials: give --nats-creds, --nats-nkey, --nats-user with --nats-password-file, or --nats-token-file"
 		}
-		return fmt.Errorf("%w: %w: %s", ErrNATSLogin, err, hint)
+		return fmt.Errorf("%w (%s): %w: %s", ErrNATSLogin, where, err, hint)
 	}
-	var alert tls.AlertError
 	hint := "check --nats-tls-ca, --nats-tls-cert and --nats-tls-key"
 	switch {
-	case errors.As(err, &alert) && f.TLSCert == "":
-		hint = "the server may want a client certificate: give --nats-tls-cert and --nats-tls-key"
-	case errors.Is(err, nats.ErrSecureConnWanted):
-		hint = "the server does not offer TLS, but --nats-tls-* asked for it"
 	case errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(*tls.CertificateVerificationError)):
 		hint = "check --nats-tls-ca (the CA that signed the server's certificate)"
+	case errors.Is(err, nats.ErrSecureConnWanted):
+		hint = "the server does not offer TLS, but --nats-tls-* asked for it"
+	case f.TLSCert == "" && (remoteTLSAlert(err) || errors.Is(err, nats.ErrTLS)):
+		// A server that verifies clients drops one without a certificate
+		// just after the handshake, or sends an alert.
+		hint = "the server may want a client certificate: give --nats-tls-cert and --nats-tls-key"
 	}
-	return fmt.Errorf("%w: %w: %s", ErrNATSTLS, err, hint)
+	return fmt.Errorf("%w (%s): %w: %s", ErrNATSTLS, where, err, hint)
 }
 
 // failKey holds the function Fail calls, put in the context by Main.
