@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -80,7 +81,15 @@ func run(ctx context.Context, log *slog.Logger, bus *devNATS, pcfg presence.Conf
 		bus.announce(os.Stderr, ns.ClientURL())
 	}
 	connect := func(name string) (*nats.Conn, error) {
-		return bus.creds.ConnectWith(ctx, name, log, append(bus.client, nats.InProcessServer(ns))...)
+		nc, err := bus.creds.ConnectWith(ctx, name, log, append(bus.client, nats.InProcessServer(ns))...)
+		if errors.Is(err, io.ErrClosedPipe) {
+			// The server closes an in-process connection it refuses
+			// before its -ERR can be read (after its write_deadline,
+			// as the pipe has no buffer); nothing else closes it there.
+			err = fmt.Errorf("%w: %s was refused by the embedded NATS: check --nats-creds, --nats-nkey, --nats-user and --nats-password-file, or --nats-token-file against --nats-config (%w)",
+				cli.ErrNATSLogin, name, err)
+		}
+		return nc, err
 	}
 	pnc, err := connect("alo-presence")
 	if err != nil {
