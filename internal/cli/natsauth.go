@@ -349,6 +349,12 @@ func (f *NATSFlags) explain(where string, err error) error {
 			hint = "check --nats-user and --nats-password-file (or " + EnvNATSPassword + ")"
 		case "token":
 			hint = "check --nats-token-file (or " + EnvNATSToken + ")"
+		case "":
+			if strings.Contains(f.URL, "@") {
+				hint = "check the user and password in --nats"
+				break
+			}
+			fallthrough
 		default:
 			hint = "the server wants credentials: give --nats-creds, --nats-nkey, --nats-user with --nats-password-file, or --nats-token-file"
 		}
