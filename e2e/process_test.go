@@ -53,11 +53,13 @@ func TestProcesses(t *testing.T) {
 }
 
 // The dev binary with --nats-listen: another process's gateway joins its
-// embedded NATS, and users on both see each other.
+// embedded NATS with the token alo printed, and users on both see each
+// other.
 func TestDevModeWithExternalGateway(t *testing.T) {
-	alo := alotest.Start(t, "alo", "--tcp", "127.0.0.1:0", "--udp", "", "--http", "", "--nats-listen", "127.0.0.1:0")
+	alo, natsURL, token := devNATS(t, "127.0.0.1:0")
 	tcp := alo.Addr("clients")
-	gw := StartGateway(t, alo.Addr("nats"))
+	p := alotest.StartEnv(t, "gateway", []string{"ALO_NATS_TOKEN=" + token}, "--tcp", "127.0.0.1:0", "--nats", natsURL)
+	gw := &gatewayProc{Process: p, TCP: p.Addr("clients")}
 
 	a, _ := alotest.Connect(t, tcp, 1, 2)
 	b, snap := alotest.Connect(t, gw.TCP, 2, 1)

@@ -7,10 +7,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -38,7 +37,11 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	var transports cli.TransportFlags
 	transports.Register(fs, ":8080")
 	fs.Lookup("udp").Usage += "; without it, UDP listens where --tcp does"
-	natsListen := fs.String("nats-listen", "", "`address` where the embedded NATS server accepts other processes (default: in-process connections only)")
+	natsListen := fs.String("nats-listen", "", "`address` where the embedded NATS server accepts other processes, with a token it prints or --nats-config's credentials; a bare port means 127.0.0.1 (default: in-process connections only)")
+	natsConfig := fs.String("nats-config", "", "nats-server configuration `file` for the embedded NATS (authorization, accounts, TLS, listen); it must require credentials, and alo's own presence and gateway log in with --nats-creds, --nats-nkey, --nats-user or --nats-token-file")
+	var creds cli.NATSFlags
+	creds.RegisterCredentials(fs)
+	fs.Lookup("nats-token-file").Usage = "`file` with the token --nats-listen requires; if there is no such file, alo writes the token it makes up there (default: " + cli.EnvNATSToken + ", else a new token each start)"
 	cli.PrefixFlag(fs)
 	gatewayConfig := cli.GatewayFlags(fs)
 	presenceConfig := cli.PresenceFlags(fs)
@@ -56,7 +59,11 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 			// UDP and TCP share the number: --tcp alone moves both.
 			transports.UDP = *tcp
 		}
-		return run(ctx, log, *natsListen, pcfg, gatewayConfig(), func(ctx context.Context, srv *gateway.Server) error {
+		bus, err := natsSetup(*natsListen, *natsConfig, creds)
+		if err != nil {
+			return err
+		}
+		return run(ctx, log, bus, pcfg, gatewayConfig(), func(ctx context.Context, srv *gateway.Server) error {
 			return transports.Serve(ctx, log, srv, *tcp, httpAddr)
 		})
 	}
@@ -65,22 +72,27 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 // run starts the embedded NATS server and presence, then serves the gateway
 // until ctx is done. Presence outlives the gateway, so that the gateway's
 // closing sessions still reach watchers attached from elsewhere.
-func run(ctx context.Context, log *slog.Logger, natsListen string, pcfg presence.Config, gcfg gateway.Config,
+func run(ctx context.Context, log *slog.Logger, bus *devNATS, pcfg presence.Config, gcfg gateway.Config,
 	serve func(context.Context, *gateway.Server) error) error {
-	ns, err := startNATS(natsListen)
+	ns, err := startNATS(bus.opts)
 	if err != nil {
 		return err
 	}
 	defer ns.Shutdown()
-	if natsListen != "" {
+	if !bus.opts.DontListen {
 		log.Info("listening", "for", "nats", "addr", ns.ClientURL())
+		bus.announce(os.Stderr, ns.ClientURL())
 	}
 	connect := func(name string) (*nats.Conn, error) {
-		nc, err := nats.Connect("", append(cli.NATSOptions(name, log), nats.InProcessServer(ns))...)
-		if err != nil {
-			return nil, fmt.Errorf("nats: %w", err)
+		nc, err := bus.creds.ConnectWith(ctx, name, log, append(bus.client, nats.InProcessServer(ns))...)
+		if errors.Is(err, io.ErrClosedPipe) {
+			// The server closes an in-process connection it refuses
+			// before its -ERR can be read (after its write_deadline,
+			// as the pipe has no buffer); nothing else closes it there.
+			err = fmt.Errorf("%w: %s was refused by the embedded NATS: check --nats-creds, --nats-nkey, --nats-user and --nats-password-file, or --nats-token-file against --nats-config (%w)",
+				cli.ErrNATSLogin, name, err)
 		}
-		return nc, nil
+		return nc, err
 	}
 	pnc, err := connect("alo-presence")
 	if err != nil {
@@ -121,22 +133,8 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set || env
 }
 
-// startNATS starts the embedded NATS server, listening on addr if it is set.
-func startNATS(addr string) (*server.Server, error) {
-	opts := &server.Options{ServerName: "alo-dev", NoSigs: true, NoLog: true, DontListen: addr == ""}
-	if addr != "" {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, fmt.Errorf("--nats-listen: %w", err)
-		}
-		opts.Host = host
-		if opts.Port, err = strconv.Atoi(port); err != nil {
-			return nil, fmt.Errorf("--nats-listen: bad port %q", port)
-		}
-		if opts.Port == 0 {
-			opts.Port = server.RANDOM_PORT
-		}
-	}
+// startNATS starts the embedded NATS server.
+func startNATS(opts *server.Options) (*server.Server, error) {
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)

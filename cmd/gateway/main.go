@@ -19,12 +19,13 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	tcp := fs.String("tcp", ":8080", "`address` for client TCP connections, JSON Lines (empty: off)")
 	var transports cli.TransportFlags
 	transports.Register(fs, "")
-	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server `URLs`, comma-separated")
+	var bus cli.NATSFlags
+	bus.Register(fs)
 	cli.PrefixFlag(fs)
 	config := cli.GatewayFlags(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg := config()
-		nc, err := cli.Connect(*natsURL, "alo-gateway "+cfg.ID, log)
+		nc, err := bus.Connect(ctx, "alo-gateway "+cfg.ID, log)
 		if err != nil {
 			return err
 		}

@@ -16,7 +16,8 @@ func main() {
 }
 
 func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
-	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server `URLs`, comma-separated")
+	var bus cli.NATSFlags
+	bus.Register(fs)
 	cli.PrefixFlag(fs)
 	config := cli.PresenceFlags(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
@@ -24,7 +25,7 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 		if err != nil {
 			return err
 		}
-		nc, err := cli.Connect(*natsURL, "alo-presence", log)
+		nc, err := bus.Connect(ctx, "alo-presence", log)
 		if err != nil {
 			return err
 		}

@@ -68,7 +68,17 @@ type Process struct {
 // if the test fails; it is killed when the test ends.
 func Start(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
+	return StartEnv(t, name, nil, args...)
+}
+
+// StartEnv is Start with variables ("ALO_NATS_TOKEN=…") added to the
+// environment the process inherits: how secrets reach it.
+func StartEnv(t testing.TB, name string, env []string, args ...string) *Process {
+	t.Helper()
 	cmd := exec.Command(Binary(t, name), append(args, "--log-format", "json", "--log-level", "debug")...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +142,34 @@ func (p *Process) Addr(what string) string {
 			p.t.Fatalf("%s did not say where it listens for %s", p.Cmd.Path, what)
 		}
 	}
+}
+
+// Output waits until the process has written a line for which match is
+// true, on stderr (its logs, and what it prints besides), and returns it.
+func (p *Process) Output(what string, match func(line string) bool) string {
+	p.t.Helper()
+	deadline := time.Now().Add(Timeout)
+	for {
+		p.mu.Lock()
+		out := p.log.String()
+		p.mu.Unlock()
+		for _, l := range strings.Split(out, "\n") {
+			if match(l) {
+				return l
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s did not write %s", p.Cmd.Path, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Log returns what the process has written to stderr so far.
+func (p *Process) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
 }
 
 // Signal sends sig to the process.

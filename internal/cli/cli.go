@@ -114,12 +114,17 @@ func isTerminal(f *os.File) bool {
 
 // natsErrorLogger logs NATS's asynchronous errors. A burst that overflows
 // many subscriptions at once reports a slow consumer for each: those are
-// logged once a second with a count, not one line each.
+// logged once a second with a count, not one line each. So are refused
+// logins and subjects (logRefusal).
 func natsErrorLogger(log *slog.Logger) nats.ErrHandler {
 	var mu sync.Mutex
 	var last time.Time
 	var suppressed int
+	refusals := shared.NewRateLog(log, 0)
 	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if logRefusal(refusals, sub, err) {
+			return
+		}
 		subject := ""
 		if sub != nil {
 			subject = sub.Subject

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -24,8 +25,9 @@ type Command struct {
 
 // Main runs a binary: it parses the flags (each also read from its ALO_*
 // variable), answers --help, --version and --health-probe, builds the
-// logger, and runs the command until SIGINT or SIGTERM. On an error it
-// prints it and exits with status 1.
+// logger, and runs the command until SIGINT or SIGTERM, or until something
+// in the background calls Fail. On an error it prints it and exits with
+// status 1.
 func Main(c Command) {
 	if err := runMain(c, os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", c.Name, err)
@@ -56,5 +58,7 @@ func runMain(c Command, args []string) error {
 	Started(log, c.Name)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, log, httpFlags.Addr)
+	ctx, failed := WithFail(ctx)
+	err = run(ctx, log, httpFlags.Addr)
+	return errors.Join(failed(), err)
 }

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/alo-presence/alo/gateway"
 )
 
@@ -17,16 +15,6 @@ import (
 // UDP as well.
 func ServeGateway(ctx context.Context, srv *gateway.Server, ln net.Listener) error {
 	return ServeClients(ctx, srv, Clients{TCP: ln})
-}
-
-// Connect opens a NATS connection with NATSOptions. It does not wait for the
-// server: the connection keeps trying in the background.
-func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, NATSOptions(name, log)...)
-	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", url, err)
-	}
-	return nc, nil
 }
 
 // Listen opens a TCP listener and logs where it listens.
