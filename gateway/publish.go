@@ -70,7 +70,7 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 			}
 			p.add(shared.Event{Type: shared.EventBye})
 			p.flush()
-			if err := srv.nc.Flush(); err != nil {
+			if err := srv.finalFlush(); err != nil {
 				srv.log.Warn("flush to nats failed at shutdown", "err", err)
 			}
 			return

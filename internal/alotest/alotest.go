@@ -88,7 +88,7 @@ func GatewayOn(t testing.TB, nc *nats.Conn, cfg gateway.Config) (*gateway.Server
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := run(t, func(ctx context.Context) error { return cli.ServeGateway(ctx, srv, ln) })
+	stop := run(t, func(ctx context.Context) error { return srv.Serve(ctx, gateway.Listeners{TCP: ln}) })
 	return srv, ln.Addr().String(), stop
 }
 

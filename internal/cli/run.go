@@ -8,16 +8,7 @@ import (
 	"net"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/alo-presence/alo/gateway"
 )
-
-// ServeGateway runs a gateway on ln until ctx is done, and returns once it has
-// drained. A listener failure stops the gateway too. ServeClients serves
-// UDP as well.
-func ServeGateway(ctx context.Context, srv *gateway.Server, ln net.Listener) error {
-	return ServeClients(ctx, srv, Clients{TCP: ln})
-}
 
 // Connect opens a NATS connection with NATSOptions. It does not wait for the
 // server: the connection keeps trying in the background.
