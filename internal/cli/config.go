@@ -22,6 +22,8 @@ func GatewayFlags(fs *flag.FlagSet) func() gateway.Config {
 	fs.Float64Var(&c.RateLimit, "rate", gateway.DefaultRateLimit, "messages per second a client may send on average")
 	fs.IntVar(&c.RateBurst, "burst", gateway.DefaultRateBurst, "messages a client may send at once")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", gateway.DefaultHeartbeat, "how often the gateway renews its lease with presence")
+	fs.DurationVar(&c.CloseGrace, "close-grace", gateway.DefaultCloseGrace, "at shutdown, how long clients' writers have to send the close reason before their connections are closed")
+	fs.DurationVar(&c.DrainTimeout, "drain", gateway.DefaultDrainTimeout, "at shutdown, the most the gateway waits for, the close grace and the final flush to NATS included")
 	prefix := fs.Lookup("prefix")
 	return func() gateway.Config {
 		if prefix != nil {
