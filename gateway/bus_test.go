@@ -19,7 +19,6 @@ import (
 
 	"github.com/alo-presence/alo/gateway"
 	"github.com/alo-presence/alo/internal/alotest"
-	"github.com/alo-presence/alo/internal/cli"
 	"github.com/alo-presence/alo/presence"
 	"github.com/alo-presence/alo/shared"
 )
@@ -70,7 +69,7 @@ func loggedGateway(t *testing.T, ns *server.Server, cfg gateway.Config) (*gatewa
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := cli.ServeGateway(ctx, srv, ln); err != nil {
+		if err := srv.Serve(ctx, gateway.Listeners{TCP: ln}); err != nil {
 			t.Errorf("gateway: %v", err)
 		}
 	}()

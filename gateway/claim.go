@@ -144,7 +144,7 @@ func (c *claim) standDown(other *shared.GatewayClaim) {
 	srv.mu.RLock()
 	defer srv.mu.RUnlock()
 	for _, s := range srv.sessions {
-		s.closeWithError(pe)
+		s.close(protocolDisconnect(pe))
 	}
 }
 

@@ -48,6 +48,15 @@ type Config struct {
 	// three heartbeats) so recovery is not delayed. Default: half of
 	// Heartbeat (500ms).
 	ResyncInterval time.Duration
+	// CloseGrace is how long, at shutdown, sessions' writers have to send
+	// what is queued and the close reason before the gateway closes their
+	// connections regardless (a client that does not read would otherwise
+	// hold the shutdown for WriteTimeout). At most DrainTimeout. Default 1s.
+	CloseGrace time.Duration
+	// DrainTimeout bounds what shutdown waits for: the close grace, then
+	// the final flush of the sessions' close events to NATS, so that a
+	// gateway cut off from NATS still stops in time. Default 3s.
+	DrainTimeout time.Duration
 	// Inbox is how many NATS messages may wait for the dispatcher before NATS
 	// drops them (and the gateway resynchronises). Default 262144: a
 	// reconnect storm's notifications, at 8 bytes a slot.
@@ -64,6 +73,8 @@ const (
 	DefaultRateLimit       = 100
 	DefaultRateBurst       = 200
 	DefaultHeartbeat       = time.Second
+	DefaultCloseGrace      = time.Second
+	DefaultDrainTimeout    = 3 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -100,6 +111,12 @@ func (c Config) withDefaults() Config {
 	if c.ResyncInterval == 0 {
 		c.ResyncInterval = c.Heartbeat / 2
 	}
+	if c.CloseGrace == 0 {
+		c.CloseGrace = DefaultCloseGrace
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
 	if c.Inbox == 0 {
 		c.Inbox = 1 << 18
 	}
@@ -114,7 +131,7 @@ func (c Config) validate() error {
 		return errors.New("gateway: max message size must be at least 64 bytes")
 	case c.MaxFriends < 0:
 		return errors.New("gateway: max friends must not be negative")
-	case c.HelloTimeout < 0, c.WriteTimeout < 0, c.Heartbeat < 0, c.ResyncInterval < 0:
+	case c.HelloTimeout < 0, c.WriteTimeout < 0, c.Heartbeat < 0, c.ResyncInterval < 0, c.CloseGrace < 0, c.DrainTimeout < 0:
 		return errors.New("gateway: durations must be positive")
 	case c.MaxQueueBytes < c.MaxMessageBytes:
 		return errors.New("gateway: the outbound queue must hold at least one message")

@@ -3,9 +3,19 @@
 // ws.go) and UDP (one message per datagram, udp.go), and connects sessions to
 // presence through NATS.
 //
-// Sessions are the same whatever the transport (session.go). Each has a
-// reader (the connection's goroutine, which decodes and validates what the
-// client sends) and a writer with a bounded queue of bytes: a client that stops reading is disconnected when its queue fills,
+// Serve (serve.go) owns the gateway's whole lifecycle: it starts the NATS
+// side, serves the listeners it is given and the WebSocket handler's
+// connections, and at shutdown tells every client why, gives writers a
+// short grace, closes what is left, and returns once every goroutine it
+// started has ended.
+//
+// Sessions are the same whatever the transport (session.go). Every
+// transport's connection becomes a session through one handshake, hello
+// (hello.go), and ends with one vocabulary, disconnect (disconnect.go): the
+// reason, the error the client is told, the WebSocket close code. Each
+// session has a reader (the connection's goroutine, which decodes and
+// validates what the client sends) and a writer with a bounded queue of
+// bytes: a client that stops reading is disconnected when its queue fills,
 // never waited on. Session events (open, friend-list update, close) go to
 // presence through one publisher goroutine, which batches whatever is waiting
 // and keeps them in order; it also sends a heartbeat with the size and digest

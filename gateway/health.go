@@ -6,13 +6,20 @@ import (
 	"fmt"
 )
 
-// errNATSDown is the readiness failure while NATS is unreachable.
-var errNATSDown = errors.New("gateway: not connected to nats")
+// Readiness failures.
+var (
+	errNotServing = errors.New("gateway: not serving")
+	errNATSDown   = errors.New("gateway: not connected to nats")
+)
 
-// Ready reports whether the gateway can serve sessions: it is connected to
-// NATS, no other run of a gateway holds its id (claim.go), and presence
+// Ready reports whether the gateway can serve sessions: Serve is serving
+// (not starting, not shutting down), it is connected to NATS, no other run
+// of a gateway holds its id (claim.go), and presence
 // answers.
 func (srv *Server) Ready(ctx context.Context) error {
+	if !srv.serving() {
+		return errNotServing
+	}
 	if !srv.nc.IsConnected() {
 		return errNATSDown
 	}

@@ -1,14 +1,10 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
 )
-
-// errClosing refuses new sessions while the gateway shuts down.
-var errClosing = errors.New("gateway: shutting down")
 
 // userEntry is one user's sessions on this gateway and the subscription to
 // the user's subject that feeds them.
@@ -21,7 +17,7 @@ type userEntry struct {
 // user's first session here. The subscription is made before the open event
 // is published, so no notification for the user can slip past.
 func (srv *Server) addLocked(s *session) error {
-	if srv.closing {
+	if srv.state != stateServing {
 		return errClosing
 	}
 	e := srv.users[s.user]

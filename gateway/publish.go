@@ -92,7 +92,7 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 			}
 			p.add(shared.Event{Type: shared.EventBye})
 			p.flush()
-			if err := srv.nc.Flush(); err != nil {
+			if err := srv.finalFlush(); err != nil {
 				srv.log.Warn("flush to nats failed at shutdown", "err", err)
 			}
 			return
@@ -161,8 +161,8 @@ func (p *publisher) tooBig(ev shared.Event) {
 	s := srv.sessions[ev.Session]
 	srv.mu.RUnlock()
 	if s != nil {
-		s.closeWithError(&shared.ProtocolError{Code: shared.CodeTooManyFriends,
-			Message: "the friend list is too large for this deployment's message bus"})
+		s.close(protocolDisconnect(&shared.ProtocolError{Code: shared.CodeTooManyFriends,
+			Message: "the friend list is too large for this deployment's message bus"}))
 	}
 }
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,8 +15,9 @@ import (
 	"github.com/alo-presence/alo/shared"
 )
 
-// Server is a gateway. Create it with New, start its NATS side with Run, and
-// hand it listeners with ServeTCP.
+// Server is a gateway. Create it with New and run it with Serve, which owns
+// its whole lifecycle: the NATS side, the listeners it is given, every
+// connection and session, and the shutdown (serve.go).
 type Server struct {
 	nc       *nats.Conn
 	log      *slog.Logger
@@ -32,15 +31,21 @@ type Server struct {
 	inbox  chan *nats.Msg    // every subscription feeds this
 	events chan shared.Event // session events, to the publisher
 	resync chan struct{}     // asks the publisher for a resync
-	ready  chan struct{}     // closed once Run has subscribed
-	done   chan struct{}     // closed when Run begins to shut down
-	wg     sync.WaitGroup    // connection goroutines
+
+	started  chan struct{} // closed once Serve serves (or has failed to start)
+	stopping chan struct{} // closed when Serve begins to shut down
+	drainBy  time.Time     // set before the publisher is stopped: when the drain ends
+	// wg counts every goroutine of a connection or a session: TCP and
+	// WebSocket connections, session writers, the UDP reader. A count is
+	// only added while the state is serving or by a goroutine already
+	// counted, so shutdown can wait for it.
+	wg sync.WaitGroup
 
 	mu       sync.RWMutex
-	closing  bool
+	state    serveState
 	users    map[int64]*userEntry
 	sessions map[string]*session
-	conns    map[net.Conn]struct{} // open connections, for shutdown
+	conns    map[net.Conn]bool // open connections; true once one carries a session
 }
 
 // New returns a gateway that talks to presence through nc.
@@ -63,11 +68,11 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 		inbox:    make(chan *nats.Msg, cfg.Inbox),
 		events:   make(chan shared.Event, 4096),
 		resync:   make(chan struct{}, 1),
-		ready:    make(chan struct{}),
-		done:     make(chan struct{}),
+		started:  make(chan struct{}),
+		stopping: make(chan struct{}),
 		users:    make(map[int64]*userEntry),
 		sessions: make(map[string]*session),
-		conns:    make(map[net.Conn]struct{}),
+		conns:    make(map[net.Conn]bool),
 	}
 	srv.claim = newClaim(srv)
 	// NATS drops what a subscription's channel cannot take (a burst bigger
@@ -89,156 +94,10 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 // ID returns the gateway's id.
 func (srv *Server) ID() string { return srv.cfg.ID }
 
-// Run runs the gateway's NATS side until ctx is done. Then it closes every
-// session, tells presence (so watchers hear "offline" at once), waits for
-// every goroutine it and ServeTCP started, and returns.
-func (srv *Server) Run(ctx context.Context) error {
-	if err := srv.claim.start(); err != nil {
-		return err
-	}
-	defer srv.claim.stop()
-	ctl, err := srv.nc.ChanSubscribe(srv.subjects.Gateway(srv.cfg.ID), srv.inbox)
-	if err != nil {
-		return fmt.Errorf("gateway: subscribe: %w", err)
-	}
-	up, err := srv.nc.ChanSubscribe(srv.subjects.PresenceUp(), srv.inbox)
-	if err != nil {
-		ctl.Unsubscribe()
-		return fmt.Errorf("gateway: subscribe: %w", err)
-	}
-	reconnected := srv.nc.StatusChanged(nats.CONNECTED)
-
-	pubDone := make(chan struct{})
-	stopPub := make(chan struct{})
-	go func() {
-		defer close(pubDone)
-		srv.publishLoop(stopPub)
-	}()
-	dispDone := make(chan struct{})
-	stopDisp := make(chan struct{})
-	go func() {
-		defer close(dispDone)
-		srv.dispatchLoop(stopDisp)
-	}()
-	close(srv.ready)
-	srv.log.Info("gateway running", "boot", srv.boot)
-
-	for {
-		select {
-		case <-reconnected:
-			srv.log.Info("reconnected to nats, resynchronising")
-			srv.requestResync()
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-
-	// Shut down: refuse new sessions, close the open ones, let their close
-	// events reach presence, then say goodbye.
-	close(srv.done)
-	srv.mu.Lock()
-	srv.closing = true
-	for c := range srv.conns {
-		c.Close()
-	}
-	for _, s := range srv.sessions {
-		s.close(closeShutdown)
-	}
-	srv.mu.Unlock()
-	srv.wg.Wait()
-	close(stopPub)
-	<-pubDone
-	srv.nc.RemoveStatusListener(reconnected)
-	ctl.Unsubscribe()
-	up.Unsubscribe()
-	// NATS may still hold a message for inbox, so inbox is never closed.
-	close(stopDisp)
-	<-dispDone
-	srv.log.Info("gateway stopped")
-	return nil
-}
-
-// ServeTCP accepts client connections on ln until ctx is done or ln fails.
-// Connections it accepted are closed by Run's shutdown.
-func (srv *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
-	select { // sessions need Run's subscriptions
-	case <-srv.ready:
-	case <-ctx.Done():
-		ln.Close()
-		return nil
-	}
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				// Out of file descriptors, say: back off, as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				srv.log.Warn("accept failed", "err", err, "retry", backoff)
-				select {
-				case <-time.After(backoff):
-					continue
-				case <-ctx.Done():
-					return nil
-				}
-			}
-			return fmt.Errorf("gateway: accept: %w", err)
-		}
-		backoff = 0
-		if !srv.track(c) {
-			c.Close()
-			continue
-		}
-		go func() {
-			if !srv.serveConn(c) { // else the session's reader owns c now
-				srv.untrack(c)
-				srv.wg.Done()
-			}
-		}()
-	}
-}
-
-// track registers a connection for shutdown, unless shutdown has begun.
-func (srv *Server) track(c net.Conn) bool {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	if srv.closing {
-		return false
-	}
-	srv.conns[c] = struct{}{}
-	srv.wg.Add(1)
-	return true
-}
-
-func (srv *Server) untrack(c net.Conn) {
-	srv.mu.Lock()
-	delete(srv.conns, c)
-	srv.mu.Unlock()
-}
-
-// validateHello checks a decoded first message.
-func (srv *Server) validateHello(m *shared.ClientMessage) *shared.ProtocolError {
-	switch {
-	case !m.HasUserID:
-		return &shared.ProtocolError{Code: shared.CodeHelloRequired,
-			Message: `the first message must be a hello: {"user_id": <id>, "friends": [<id>, ...]}`}
-	case m.HasOnline && !m.Online:
-		return &shared.ProtocolError{Code: shared.CodeHelloRequired, Message: "logout before hello: there is no session to end"}
-	}
-	return nil
-}
-
 // open starts a session for a validated hello: it registers it, subscribes
 // to its user, and tells presence. writer is the transport's writer, which
 // the session runs whenever it has output (see session).
-func (srv *Server) open(m *shared.ClientMessage, writer func(*session)) (*session, error) {
+func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*session)) (*session, error) {
 	s := &session{
 		srv:     srv,
 		id:      srv.boot + "-" + strconv.FormatUint(srv.nextID.Add(1), 36),
@@ -254,6 +113,9 @@ func (srv *Server) open(m *shared.ClientMessage, writer func(*session)) (*sessio
 	}
 	srv.mu.Lock()
 	err := srv.addLocked(s)
+	if _, tracked := srv.conns[c]; err == nil && tracked {
+		srv.conns[c] = true // shutdown lets its writer say goodbye
+	}
 	srv.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -277,7 +139,7 @@ func (srv *Server) end(s *session) {
 	srv.mu.Lock()
 	srv.removeLocked(s)
 	srv.mu.Unlock()
-	s.debug("session closed", "reason", s.reason.String())
+	s.debug("session closed", "reason", s.closedBy().reason.String())
 }
 
 // publishEvent hands an event to the publisher, in order.

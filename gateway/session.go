@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -11,28 +10,13 @@ import (
 	"github.com/alo-presence/alo/shared"
 )
 
-// closeReason says why a session ended.
-type closeReason int
-
-const (
-	closeClient   closeReason = iota // the client closed or the read failed
-	closeLogout                      // the client sent {"online": false}
-	closeProtocol                    // a fatal protocol error
-	closeSlow                        // the outbound queue filled up
-	closeWrite                       // a write failed or timed out
-	closeShutdown                    // the gateway is stopping
-)
-
-var closeReasons = [...]string{"client closed", "logout", "protocol error", "slow consumer", "write failed", "shutdown"}
-
-func (r closeReason) String() string { return closeReasons[r] }
-
 // session is one client session, whatever its transport. The transport's
 // reader calls handle for each message. Its writer runs only while there is
 // something to write: the session starts it (the function given to open)
 // when output is queued, and the writer drains the queue with next, which
 // ends it when nothing is left, so an idle session has no writer goroutine.
-// When the session closes, the writer writes what is queued, closes the
+// When the session closes (close, with the disconnect that says why), the
+// writer writes what is queued, the disconnect's error included, closes the
 // connection, and calls finish.
 type session struct {
 	srv  *Server
@@ -45,13 +29,20 @@ type session struct {
 	last   time.Time
 
 	mu      sync.Mutex
-	friends []int64 // the session's friend list, for resyncs
-	out     []byte  // queued messages, each ended by '\n'
-	ready   bool    // ready was queued; user updates flow from then on
-	known   []int64 // friends this session was last told are online, sorted; a subset of friends
-	closing bool
-	reason  closeReason
-	writing bool          // a writer is running
+	friends []int64     // the session's friend list, for resyncs
+	out     []byte      // queued messages, each ended by '\n'
+	ready   bool        // ready was queued; user updates flow from then on
+	known   []int64     // friends this session was last told are online, sorted; a subset of friends
+	dc      *disconnect // why the session is closing; nil while it is open
+	// writing is true while a writer runs, and from the moment a writer
+	// sees the session closing, forever: signalLocked starts a writer only
+	// when it is false, and only next sets it false, when it tells the
+	// writer to end because nothing is left and the session is open. So at
+	// most one writer runs at a time (the transport's writer state and the
+	// connection's writes need no lock of their own), and no writer starts
+	// after the one that closes the connection and calls finish (a second
+	// finish would close done twice).
+	writing bool
 	writer  func()        // the transport's writer
 	done    chan struct{} // closed by finish, once the connection is closed
 }
@@ -64,17 +55,11 @@ func (s *session) debug(msg string, args ...any) {
 	}
 }
 
-// errLogout ends a session on the client's request.
-var errLogout = errors.New("gateway: logout")
-
-// fatalError is a protocol error after which the session is closed.
-type fatalError struct{ *shared.ProtocolError }
-
 // handle processes one message from the client after the hello. It returns
-// errLogout or a fatalError when the session must end.
-func (s *session) handle(data []byte) error {
-	if err := s.allow(); err != nil {
-		return err
+// the disconnect that ends the session, if the message ends it.
+func (s *session) handle(data []byte) *disconnect {
+	if d := s.allow(); d != nil {
+		return d
 	}
 	if len(trimSpace(data)) == 0 {
 		return nil // keep-alive
@@ -86,11 +71,11 @@ func (s *session) handle(data []byte) error {
 		return nil
 	}
 	if m.HasUserID && m.UserID != s.user {
-		return fatalError{&shared.ProtocolError{Code: shared.CodeUserMismatch,
-			Message: "user_id differs from this session's; open a new connection for another user"}}
+		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeUserMismatch,
+			Message: "user_id differs from this session's; open a new connection for another user"})
 	}
 	if m.HasOnline && !m.Online {
-		return errLogout
+		return dcLogout
 	}
 	if m.HasFriends {
 		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
@@ -105,14 +90,14 @@ func (s *session) handle(data []byte) error {
 
 // allow applies the rate limit: a token bucket refilled at RateLimit per
 // second, holding at most RateBurst.
-func (s *session) allow() error {
+func (s *session) allow() *disconnect {
 	now := time.Now()
 	cfg := &s.srv.cfg
 	s.tokens = min(float64(cfg.RateBurst), s.tokens+now.Sub(s.last).Seconds()*cfg.RateLimit)
 	s.last = now
 	if s.tokens < 1 {
-		return fatalError{&shared.ProtocolError{Code: shared.CodeRateLimited,
-			Message: "more messages than the gateway accepts per second"}}
+		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeRateLimited,
+			Message: "more messages than the gateway accepts per second"})
 	}
 	s.tokens--
 	return nil
@@ -129,7 +114,7 @@ func (s *session) sendError(pe *shared.ProtocolError) {
 func (s *session) deliver(data []byte, state bool, about int64, online bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ready || s.closing {
+	if !s.ready || s.dc != nil {
 		return
 	}
 	if state {
@@ -143,7 +128,7 @@ func (s *session) deliver(data []byte, state bool, about int64, online bool) {
 func (s *session) apply(st *shared.SessionState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.dc != nil {
 		return
 	}
 	for _, id := range st.Online {
@@ -162,44 +147,45 @@ func (s *session) apply(st *shared.SessionState) {
 
 // appendLocked queues one message, or closes a session whose queue is full.
 func (s *session) appendLocked(add func([]byte) []byte) {
-	if s.closing {
+	if s.dc != nil {
 		return
 	}
 	n := len(s.out)
 	s.out = append(add(s.out), '\n')
 	if len(s.out) > s.srv.cfg.MaxQueueBytes {
 		s.out = s.out[:n]
-		s.closeLocked(closeSlow)
+		s.closeLocked(dcSlow)
 		return
 	}
 	s.signalLocked()
 }
 
-// close ends the session: no more output is queued, and the writer closes
-// the connection once it has written what is queued.
-func (s *session) close(r closeReason) {
+// close ends the session for the reason d gives: d's error, if any, is
+// queued as the last message, nothing is queued after it, and the writer
+// closes the connection once it has written what is queued. The first
+// disconnect wins.
+func (s *session) close(d *disconnect) {
 	s.mu.Lock()
-	s.closeLocked(r)
+	s.closeLocked(d)
 	s.mu.Unlock()
 }
 
-func (s *session) closeLocked(r closeReason) {
-	if s.closing {
+func (s *session) closeLocked(d *disconnect) {
+	if s.dc != nil {
 		return
 	}
-	s.closing, s.reason = true, r
-	if r == closeSlow {
+	if d.err != nil && d != dcSlow {
+		pe := d.err
+		s.appendLocked(func(b []byte) []byte { return shared.AppendError(b, pe.Code, pe.Message) })
+		if s.dc != nil {
+			return // the error did not fit: closed as slow
+		}
+	}
+	s.dc = d
+	if d == dcSlow {
 		s.out = nil // the client is not reading: drop what it would not read
 	}
 	s.signalLocked()
-}
-
-// closeWithError queues a fatal error and closes.
-func (s *session) closeWithError(pe *shared.ProtocolError) {
-	s.mu.Lock()
-	s.appendLocked(func(b []byte) []byte { return shared.AppendError(b, pe.Code, pe.Message) })
-	s.closeLocked(closeProtocol)
-	s.mu.Unlock()
 }
 
 // signal starts the writer, for output the transport itself holds (a
@@ -214,7 +200,7 @@ func (s *session) signal() {
 func (s *session) signalLocked() {
 	if !s.writing {
 		s.writing = true
-		go s.writer()
+		s.srv.wg.Go(s.writer)
 	}
 }
 
@@ -227,25 +213,25 @@ func (s *session) next(buf []byte, pending func() bool) (out []byte, closing, mo
 	defer s.mu.Unlock()
 	out = s.out
 	s.out = buf[:0]
-	if s.closing && s.reason == closeSlow {
+	if s.dc == dcSlow {
 		out = out[:0]
 	}
-	if len(out) == 0 && !s.closing && (pending == nil || !pending()) {
+	if len(out) == 0 && s.dc == nil && (pending == nil || !pending()) {
 		s.writing = false
 		s.out = nil // an idle session holds no buffer
 		return nil, false, false
 	}
-	return out, s.closing, true
+	return out, s.dc != nil, true
 }
 
 // finish is the writer's last act, once the connection is closed.
 func (s *session) finish() { close(s.done) }
 
-// reasonForClose returns why a closing session closes.
-func (s *session) reasonForClose() closeReason {
+// closedBy returns why a closing session closes (nil while it is open).
+func (s *session) closedBy() *disconnect {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.reason
+	return s.dc
 }
 
 // view returns what a resync needs: friends, known, ready.
@@ -287,14 +273,6 @@ func setKnown(known []int64, id int64, online bool) []int64 {
 		return slices.Delete(known, i, i+1)
 	}
 	return known
-}
-
-func asProtocolError(err error) *shared.ProtocolError {
-	var pe *shared.ProtocolError
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return &shared.ProtocolError{Code: shared.CodeBadJSON, Message: err.Error()}
 }
 
 func trimSpace(b []byte) []byte {

@@ -61,94 +61,53 @@ func (l *lineReader) next() ([]byte, error) {
 }
 
 // serveConn runs one TCP connection up to its hello, under a deadline. With
-// a session open, it hands the connection to readTCP in a new goroutine and
-// reports true: that goroutine's stack holds only what reading needs, not
-// what opening a session grew this one's to, and idle connections are
+// a session open, it hands the connection to readSession in a new goroutine
+// and reports true: that goroutine's stack holds only what reading needs,
+// not what opening a session grew this one's to, and idle connections are
 // mostly that stack.
 func (srv *Server) serveConn(c net.Conn) bool {
 	lr := &lineReader{r: bufio.NewReaderSize(c, readBufferSize), max: srv.cfg.MaxMessageBytes}
-	_ = c.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
-	var m shared.ClientMessage
-	for {
+	next := func() ([]byte, *disconnect) {
 		line, err := lr.next()
 		if err != nil {
-			if pe := readError(err); pe != nil {
-				srv.refuse(c, pe)
-			}
-			srv.log.Debug("connection ended before hello", "remote", c.RemoteAddr().String(), "err", err)
-			c.Close()
-			return false
+			return nil, tcpReadError(err)
 		}
-		if len(trimSpace(line)) == 0 {
-			continue // keep-alive
-		}
-		if err := shared.DecodeClient(line, &m, srv.cfg.MaxFriends); err != nil {
-			srv.refuse(c, asProtocolError(err))
-			return false
-		}
-		if pe := srv.validateHello(&m); pe != nil {
-			srv.refuse(c, pe)
-			return false
-		}
-		break
+		return line, nil
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	s, err := srv.open(&m, func(s *session) { srv.writeTCP(c, s) })
-	if err != nil {
-		srv.refuse(c, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()})
+	_ = c.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
+	s, d := srv.hello(next, c, func(s *session) { srv.writeTCP(c, s) })
+	if d != nil {
+		srv.log.Debug("connection ended before hello", "remote", c.RemoteAddr().String(), "err", d)
+		srv.refuse(c, d)
 		return false
 	}
-	go func() {
-		defer srv.wg.Done()
+	_ = c.SetReadDeadline(time.Time{})
+	srv.wg.Go(func() {
 		defer srv.untrack(c)
-		srv.readTCP(c, lr, s)
-	}()
+		defer c.Close()
+		srv.readSession(s, next)
+	})
 	return true
 }
 
-// readTCP is an open session's reader.
-func (srv *Server) readTCP(c net.Conn, lr *lineReader, s *session) {
-	defer c.Close()
-	for {
-		line, err := lr.next()
-		if err != nil {
-			if pe := readError(err); pe != nil {
-				s.closeWithError(pe)
-			} else {
-				s.close(closeClient)
-			}
-			break
-		}
-		if err := s.handle(line); err != nil {
-			var fe fatalError
-			if errors.As(err, &fe) {
-				s.closeWithError(fe.ProtocolError)
-			} else {
-				s.close(closeLogout)
-			}
-			break
-		}
-	}
-	srv.end(s)
-	<-s.done
-}
-
-// readError returns the protocol error a read failure deserves, if the client
-// can still be told.
-func readError(err error) *shared.ProtocolError {
+// tcpReadError returns the disconnect a read failure means: an error the
+// client can still be told, or a plain close.
+func tcpReadError(err error) *disconnect {
 	switch {
 	case errors.Is(err, errTooLong):
-		return &shared.ProtocolError{Code: shared.CodeTooLong, Message: "a message is longer than the gateway accepts"}
+		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeTooLong, Message: "a message is longer than the gateway accepts"})
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return &shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"}
+		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"})
 	}
-	return nil
+	return dcClientClosed
 }
 
-// refuse tells a client without a session what was wrong, and closes.
-func (srv *Server) refuse(c net.Conn, pe *shared.ProtocolError) {
-	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.Write(append(shared.AppendError(nil, pe.Code, pe.Message), '\n'))
+// refuse tells a client without a session why it has none, and closes.
+func (srv *Server) refuse(c net.Conn, d *disconnect) {
+	if d.err != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write(append(shared.AppendError(nil, d.err.Code, d.err.Message), '\n'))
+	}
 	c.Close()
 }
 
@@ -166,7 +125,7 @@ func (srv *Server) writeTCP(c net.Conn, s *session) {
 			_ = c.SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))
 			if _, err := c.Write(out); err != nil {
 				c.Close()
-				s.close(closeWrite)
+				s.close(dcWrite)
 				continue // to closing
 			}
 		}

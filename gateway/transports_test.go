@@ -296,33 +296,42 @@ func TestUDPKeepAlive(t *testing.T) {
 	watcher.ExpectState(1, false)
 }
 
-// A gateway that stops ends its UDP and WebSocket sessions: watchers
-// elsewhere hear offline, UDP clients are told, WebSocket connections are
-// closed (as TCP ones are).
+// A gateway that stops ends its sessions on every transport, and tells each
+// client why before closing (DESIGN §3: "its clients get a close reason
+// (WebSocket 1001)"): watchers elsewhere hear offline, every client gets
+// {"error":"shutdown"}, and a WebSocket client the close code 1001.
 func TestTransportsShutdown(t *testing.T) {
 	ns := alotest.NATS(t)
 	alotest.Presence(t, ns, presence.Config{})
 	_, other, _ := alotest.Gateway(t, ns, gateway.Config{})
 	_, a, stop := alotest.GatewayAll(t, ns, gateway.Config{}, gateway.WSConfig{}, gateway.UDPConfig{})
-	watcher, _ := alotest.Connect(t, other, bystander, 1, 2)
+	watcher, _ := alotest.Connect(t, other, bystander, 1, 2, 3)
 	u, _ := alotest.ConnectUDP(t, a.UDP, 1)
 	w, _ := alotest.ConnectWS(t, a.WS, 2)
+	c, _ := alotest.Connect(t, a.TCP, 3)
 	watcher.ExpectState(1, true)
 	watcher.ExpectState(2, true)
+	watcher.ExpectState(3, true)
 	stop()
 	got := map[int64]bool{}
-	for range 2 {
+	for range 3 {
 		m := watcher.Next()
 		if !m.IsState() || *m.Online {
 			t.Fatalf("got %s, want an offline", m)
 		}
 		got[*m.UserID] = true
 	}
-	if !got[1] || !got[2] {
-		t.Fatalf("offline for %v, want 1 and 2", got)
+	if !got[1] || !got[2] || !got[3] {
+		t.Fatalf("offline for %v, want 1, 2 and 3", got)
 	}
 	u.ExpectError(shared.CodeShutdown)
+	c.ExpectError(shared.CodeShutdown)
+	c.ExpectClosed()
+	w.ExpectError(shared.CodeShutdown)
 	w.ExpectClosed()
+	if code := w.CloseCode(); code != ws.StatusGoingAway {
+		t.Fatalf("websocket close code %d, want %d (going away)", code, ws.StatusGoingAway)
+	}
 }
 
 // The gateway pings; a client that answers stays, one that stays silent is

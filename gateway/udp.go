@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -22,7 +21,7 @@ import (
 // One goroutine reads the socket for every session and expires the silent
 // ones; each session has a writer goroutine, as on the other transports.
 
-// UDPConfig configures ServeUDP. The zero value is ready to use.
+// UDPConfig configures UDP sessions (Listeners.UDPConfig). The zero value is ready to use.
 type UDPConfig struct {
 	// IdleTimeout ends a session whose client has sent no datagram for this
 	// long; its watchers are told it went offline. Default 30s.
@@ -59,48 +58,31 @@ type udpServer struct {
 	stopping bool
 }
 
-// ServeUDP serves clients over UDP on pc until ctx is done or the gateway
-// shuts down; then it ends every UDP session (watchers are told), and
-// closes pc.
-func (srv *Server) ServeUDP(ctx context.Context, pc *net.UDPConn, cfg UDPConfig) error {
-	defer pc.Close()
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = DefaultUDPIdleTimeout
+func (srv *Server) newUDPServer(pc *net.UDPConn, cfg UDPConfig) *udpServer {
+	return &udpServer{srv: srv, pc: pc, idle: cfg.IdleTimeout, sessions: make(map[netip.AddrPort]*udpSession)}
+}
+
+func (c UDPConfig) withDefaults() UDPConfig {
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultUDPIdleTimeout
 	}
-	if cfg.IdleTimeout < 0 {
+	return c
+}
+
+func (c UDPConfig) validate() error {
+	if c.IdleTimeout < 0 {
 		return errors.New("gateway: udp idle timeout must be positive")
 	}
-	select { // sessions need Run's subscriptions
-	case <-srv.ready:
-	case <-ctx.Done():
-		return nil
-	}
-	srv.mu.Lock()
-	if srv.closing {
-		srv.mu.Unlock()
-		return nil
-	}
-	srv.wg.Add(1) // Run's shutdown waits for the sessions' close events
-	srv.mu.Unlock()
-	defer srv.wg.Done()
+	return nil
+}
 
-	u := &udpServer{srv: srv, pc: pc, idle: cfg.IdleTimeout, sessions: make(map[netip.AddrPort]*udpSession)}
-	stopped, watched := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-ctx.Done():
-		case <-srv.done:
-		case <-stopped:
-			return
-		}
-		u.stop()
-	}()
+// serve reads datagrams until stop (or the socket fails); then it ends
+// every UDP session and waits until each has sent its last datagram. The
+// socket is Serve's to close.
+func (u *udpServer) serve() error {
 	err := u.readLoop()
-	close(stopped)
-	<-watched
 	for _, us := range u.sessions {
-		us.s.close(closeShutdown)
+		us.s.close(dcShutdown)
 	}
 	for _, us := range u.sessions {
 		<-us.done // the writer sent the last datagram and ended the session
@@ -190,51 +172,45 @@ func (u *udpServer) datagram(addr netip.AddrPort, data []byte, now time.Time) {
 	}
 	defer us.mu.Unlock()
 	us.last = now
-	var err error
-	if len(data) > srv.cfg.MaxMessageBytes {
-		err = fatalError{&shared.ProtocolError{Code: shared.CodeTooLong, Message: "a datagram is longer than the gateway accepts"}}
-	} else {
-		err = us.s.handle(data)
+	d := errUDPTooLong
+	if len(data) <= srv.cfg.MaxMessageBytes {
+		d = us.s.handle(data)
 	}
-	if err == nil {
-		return
+	if d != nil {
+		us.s.close(d)
+		us.closed = true
 	}
-	var fe fatalError
-	if errors.As(err, &fe) {
-		us.s.closeWithError(fe.ProtocolError)
-	} else {
-		us.s.close(closeLogout)
-	}
-	us.closed = true
 }
 
+// errUDPTooLong ends a session, or refuses a hello, whose datagram is over
+// the size limit.
+var errUDPTooLong = protocolDisconnect(&shared.ProtocolError{Code: shared.CodeTooLong, Message: "a datagram is longer than the gateway accepts"})
+
+// errUDPNoHello refuses a datagram from an address without a session that
+// is not a hello.
+var errUDPNoHello = protocolDisconnect(&shared.ProtocolError{Code: shared.CodeHelloRequired,
+	Message: `no session from this address: send a hello first: {"user_id": <id>, "friends": [<id>, ...]}`})
+
 // hello handles a datagram from an address without a session: it must be a
-// hello. Whatever else it is gets an error back and no session.
+// hello, alone (a blank datagram is no keep-alive here: there is nothing to
+// keep alive). Whatever else it is gets an error back and no session.
 func (u *udpServer) hello(addr netip.AddrPort, data []byte, now time.Time) {
 	srv := u.srv
-	var m shared.ClientMessage
-	var pe *shared.ProtocolError
-	switch {
-	case len(data) > srv.cfg.MaxMessageBytes:
-		pe = &shared.ProtocolError{Code: shared.CodeTooLong, Message: "a datagram is longer than the gateway accepts"}
-	case len(trimSpace(data)) == 0:
-		pe = &shared.ProtocolError{Code: shared.CodeHelloRequired,
-			Message: `no session from this address: send a hello first: {"user_id": <id>, "friends": [<id>, ...]}`}
-	default:
-		if err := shared.DecodeClient(data, &m, srv.cfg.MaxFriends); err != nil {
-			pe = asProtocolError(err)
-		} else {
-			pe = srv.validateHello(&m)
+	read := false
+	next := func() ([]byte, *disconnect) {
+		switch {
+		case read:
+			return nil, errUDPNoHello
+		case len(data) > srv.cfg.MaxMessageBytes:
+			return nil, errUDPTooLong
 		}
-	}
-	if pe != nil {
-		u.reply(addr, pe)
-		return
+		read = true
+		return data, nil
 	}
 	us := &udpSession{addr: addr, last: now, done: make(chan struct{})}
-	s, err := srv.open(&m, func(s *session) { u.writeLoop(us, s) })
-	if err != nil {
-		u.reply(addr, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()})
+	s, d := srv.hello(next, nil, func(s *session) { u.writeLoop(us, s) })
+	if d != nil {
+		u.reply(addr, d)
 		return
 	}
 	s.debug("udp session", "remote", addr.String())
@@ -243,8 +219,11 @@ func (u *udpServer) hello(addr netip.AddrPort, data []byte, now time.Time) {
 }
 
 // reply sends an error to an address without a session.
-func (u *udpServer) reply(addr netip.AddrPort, pe *shared.ProtocolError) {
-	b := append(shared.AppendError(nil, pe.Code, pe.Message), '\n')
+func (u *udpServer) reply(addr netip.AddrPort, d *disconnect) {
+	if d.err == nil {
+		return
+	}
+	b := append(shared.AppendError(nil, d.err.Code, d.err.Message), '\n')
 	_, _ = u.pc.WriteToUDPAddrPort(b, addr)
 }
 
@@ -259,8 +238,8 @@ func (u *udpServer) sweep(now time.Time) {
 		case ended:
 			delete(u.sessions, addr)
 		case !us.closed && now.Sub(us.last) >= u.idle:
-			us.s.closeWithError(&shared.ProtocolError{Code: shared.CodeIdleTimeout,
-				Message: "no datagram for " + u.idle.String() + ": the session ended; send a hello to start again"})
+			us.s.close(&disconnect{reason: reasonIdle, err: &shared.ProtocolError{Code: shared.CodeIdleTimeout,
+				Message: "no datagram for " + u.idle.String() + ": the session ended; send a hello to start again"}})
 			us.closed = true
 			us.s.debug("udp session expired")
 		}
@@ -288,9 +267,6 @@ func (u *udpServer) writeLoop(us *udpSession, s *session) {
 			rest = rest[i+1:]
 		}
 		if closing {
-			if s.reasonForClose() == closeShutdown {
-				u.send(s, us.addr, append(shared.AppendError(nil, shared.CodeShutdown, "the gateway is shutting down: send your hello again"), '\n'))
-			}
 			us.ended = true
 			u.srv.end(s)
 			us.mu.Unlock()

@@ -69,9 +69,13 @@ func (c WSConfig) validate() error {
 	return nil
 }
 
-// WebSocket returns the handler of the WebSocket endpoint (served at /ws by
-// the binaries). Connections it upgrades are tracked like TCP connections:
-// Run's shutdown closes them and waits for them.
+// WebSocket returns the handler of the WebSocket endpoint, for the binary to
+// mount on its HTTP server (at /ws). The handler belongs to the server's
+// lifecycle: a request that comes before Serve has started waits for it (as
+// a TCP client waits in the listen backlog), up to HelloTimeout; once Serve
+// is shutting down, requests are refused with 503. The connections it
+// upgrades are Serve's, like TCP connections: its shutdown closes them and
+// waits for them.
 func (srv *Server) WebSocket(cfg WSConfig) (http.Handler, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -97,19 +101,19 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	// Sessions need Run's subscriptions: wait for them, as a TCP client
-	// waits in the listen backlog, but not forever.
+	// Sessions need Serve's subscriptions: wait for Serve, but not forever.
 	wait := time.NewTimer(srv.cfg.HelloTimeout)
 	defer wait.Stop()
 	select {
-	case <-srv.ready:
+	case <-srv.started:
 	case <-r.Context().Done():
-		return
-	case <-srv.done:
-		http.Error(w, "the gateway is shutting down", http.StatusServiceUnavailable)
 		return
 	case <-wait.C:
 		http.Error(w, "the gateway is not running", http.StatusServiceUnavailable)
+		return
+	}
+	if !srv.serving() {
+		http.Error(w, "the gateway is shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	c, rw, _, err := h.up.Upgrade(r, w)
@@ -128,27 +132,27 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pending = rw.Reader
 	}
 	if !srv.track(c) {
-		c.Close()
+		// Serve began to shut down since the check above.
+		refuseWS(c, unavailable(errClosing))
 		return
 	}
 	// The connection runs in its own goroutine so that this handler
 	// returns, and net/http releases what it holds for the request.
 	go func() {
+		defer srv.wg.Done()
 		wc, s := srv.wsHello(c, pending, h.cfg)
 		if s == nil {
 			srv.untrack(c)
-			srv.wg.Done()
 			return
 		}
 		// The session waits in a fresh goroutine, whose stack has not
 		// grown on the hello: an idle connection's stack is most of
 		// what it costs.
-		go func() {
-			defer srv.wg.Done()
+		srv.wg.Go(func() {
 			defer srv.untrack(c)
 			defer c.Close()
-			srv.wsSession(wc, s, h.cfg)
-		}()
+			srv.readSession(s, wc.sessionReader(s))
+		})
 	}()
 }
 
@@ -185,15 +189,13 @@ type wsConn struct {
 	rd  wsutil.Reader
 	buf []byte // the message being read; nil between messages
 
-	idle  time.Duration // after the hello: read deadline renewed by each frame
-	allow func() error  // after the hello: the session's rate limit
+	idle  time.Duration      // after the hello: read deadline renewed by each frame
+	allow func() *disconnect // after the hello: the session's rate limit
 
 	mu      sync.Mutex
 	pong    []byte // payload of a ping to answer; nil if none
 	pingDue bool   // the ping timer fired: the writer sends a ping
 	ping    *time.Timer
-	code    ws.StatusCode
-	why     string
 	onCtl   func() // wakes the writer once a session exists
 }
 
@@ -254,8 +256,8 @@ func (wc *wsConn) control(h ws.Header, r io.Reader) error {
 	case ws.OpPing:
 		if wc.allow != nil {
 			// Pings count against the rate limit, as TCP's blank lines do.
-			if err := wc.allow(); err != nil {
-				return err
+			if d := wc.allow(); d != nil {
+				return d
 			}
 		}
 		wc.mu.Lock()
@@ -274,7 +276,6 @@ func (wc *wsConn) control(h ws.Header, r io.Reader) error {
 				return err
 			}
 		}
-		wc.setClose(ws.StatusNormalClosure, "")
 		return errWSClosed
 	}
 	return nil
@@ -342,14 +343,6 @@ func (wc *wsConn) release() {
 	wc.buf = nil
 }
 
-func (wc *wsConn) setClose(code ws.StatusCode, why string) {
-	wc.mu.Lock()
-	if wc.code == 0 {
-		wc.code, wc.why = code, why
-	}
-	wc.mu.Unlock()
-}
-
 // flushControl writes a pending pong.
 func (wc *wsConn) flushControl() error {
 	wc.mu.Lock()
@@ -382,64 +375,84 @@ func appendClose(b []byte, code ws.StatusCode, why string) []byte {
 	return appendFrame(b, ws.OpClose, ws.NewCloseFrameBody(code, why))
 }
 
-// wsReadError turns a read failure into the protocol error the client is
-// told and the close code it gets. A nil error means the client is gone or
-// closed; nothing more is said but a close.
-func wsReadError(err error) (*shared.ProtocolError, ws.StatusCode) {
+// wsReadError returns the disconnect a read failure means: what the client
+// is told, if it can still be told, and the close code.
+func wsReadError(err error) *disconnect {
 	var perr ws.ProtocolError
+	var d *disconnect
 	switch {
+	case errors.As(err, &d): // a ping over the rate limit
+		return d
 	case errors.Is(err, wsutil.ErrMessageTooLarge):
-		return &shared.ProtocolError{Code: shared.CodeTooLong, Message: "a message is longer than the gateway accepts"}, ws.StatusMessageTooBig
+		return &disconnect{reason: reasonProtocol, code: ws.StatusMessageTooBig,
+			err: &shared.ProtocolError{Code: shared.CodeTooLong, Message: "a message is longer than the gateway accepts"}}
 	case errors.Is(err, wsutil.ErrInvalidUTF8):
-		return &shared.ProtocolError{Code: shared.CodeInvalidUTF8, Message: "a text frame is not valid UTF-8"}, ws.StatusInvalidFramePayloadData
+		return &disconnect{reason: reasonProtocol, code: ws.StatusInvalidFramePayloadData,
+			err: &shared.ProtocolError{Code: shared.CodeInvalidUTF8, Message: "a text frame is not valid UTF-8"}}
 	case errors.Is(err, errBinary):
-		return &shared.ProtocolError{Code: shared.CodeBadFrame, Message: "binary frame: send each message as one text frame"}, ws.StatusUnsupportedData
+		return &disconnect{reason: reasonProtocol, code: ws.StatusUnsupportedData, err: errBinaryFrame}
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return &shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"}, ws.StatusPolicyViolation
+		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"})
 	case errors.As(err, &perr):
-		return nil, ws.StatusProtocolError
+		return &disconnect{reason: reasonProtocol, code: ws.StatusProtocolError}
 	}
-	return nil, ws.StatusNormalClosure
+	return dcClientClosed
+}
+
+var errBinaryFrame = &shared.ProtocolError{Code: shared.CodeBadFrame, Message: "binary frame: send each message as one text frame"}
+
+// helloReader is the reader hello needs: each text message, read errors
+// mapped as before a session.
+func (wc *wsConn) helloReader() ([]byte, *disconnect) {
+	wc.release()
+	msg, err := wc.next()
+	if err != nil {
+		return nil, wsReadError(err)
+	}
+	return msg, nil
+}
+
+// sessionReader is the reader of an open session. A binary message is no
+// longer fatal (the framing survives: the client is told, and the session
+// goes on, as after any malformed message); a read deadline means the
+// client was silent for two pings, pongs included: gone, or not reading.
+func (wc *wsConn) sessionReader(s *session) func() ([]byte, *disconnect) {
+	return func() ([]byte, *disconnect) {
+		for {
+			wc.release()
+			msg, err := wc.next()
+			switch {
+			case err == nil:
+				return msg, nil
+			case errors.Is(err, errBinary):
+				if d := s.allow(); d != nil {
+					return nil, d
+				}
+				s.sendError(errBinaryFrame)
+				continue
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return nil, dcNoPong
+			}
+			return nil, wsReadError(err)
+		}
+	}
 }
 
 // wsHello reads the hello of an upgraded connection, under a deadline, and
 // opens its session. Without a session it has closed the connection.
 func (srv *Server) wsHello(c net.Conn, pending *bufio.Reader, cfg WSConfig) (*wsConn, *session) {
 	wc := newWSConn(c, pending, srv.cfg.MaxMessageBytes)
-	log := srv.log.With("remote", c.RemoteAddr().String(), "transport", "ws")
-
 	_ = c.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
-	var m shared.ClientMessage
-	for {
-		msg, err := wc.next()
-		if err != nil {
-			pe, code := wsReadError(err)
-			srv.refuseWS(wc, pe, code)
-			log.Debug("connection ended before hello", "err", err)
-			return nil, nil
-		}
-		if len(trimSpace(msg)) == 0 {
-			continue // keep-alive
-		}
-		if err := shared.DecodeClient(msg, &m, srv.cfg.MaxFriends); err != nil {
-			srv.refuseWS(wc, asProtocolError(err), ws.StatusPolicyViolation)
-			return nil, nil
-		}
-		if pe := srv.validateHello(&m); pe != nil {
-			srv.refuseWS(wc, pe, ws.StatusPolicyViolation)
-			return nil, nil
-		}
-		break
+	s, d := srv.hello(wc.helloReader, c, func(s *session) { srv.wsWrite(wc, s, cfg.Ping) })
+	if d != nil {
+		refuseWS(c, d)
+		srv.log.Debug("connection ended before hello", "remote", c.RemoteAddr().String(), "transport", "ws", "err", d)
+		return nil, nil
 	}
 	wc.release()
 	// From now on any frame, a pong included, proves the client is there.
 	wc.idle = 2 * cfg.Ping
 	_ = c.SetReadDeadline(time.Now().Add(wc.idle))
-	s, err := srv.open(&m, func(s *session) { srv.wsWrite(wc, s, cfg.Ping) })
-	if err != nil {
-		srv.refuseWS(wc, &shared.ProtocolError{Code: shared.CodeUnavailable, Message: "the gateway cannot take sessions now: " + err.Error()}, ws.StatusGoingAway)
-		return nil, nil
-	}
 	wc.mu.Lock()
 	wc.onCtl = s.signal
 	// The first ping comes at a random point of the first interval, so that
@@ -456,88 +469,16 @@ func (srv *Server) wsHello(c net.Conn, pending *bufio.Reader, cfg WSConfig) (*ws
 	return wc, s
 }
 
-// wsSession runs an open session's reader; its writer runs when there is
-// something to write.
-func (srv *Server) wsSession(wc *wsConn, s *session, cfg WSConfig) {
-	for {
-		msg, err := wc.next()
-		switch {
-		case errors.Is(err, errBinary):
-			// The framing survives: say so, and carry on, as with any
-			// malformed message after the hello.
-			if err = s.allow(); err == nil {
-				pe, _ := wsReadError(errBinary)
-				s.sendError(pe)
-			}
-		case errors.As(err, new(fatalError)):
-			// A ping over the rate limit: handled below, as a message's.
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// Silent for two pings, pongs included: gone, or not reading.
-			wc.setClose(ws.StatusPolicyViolation, "no pong")
-			s.close(closeClient)
-			srv.end(s)
-			<-s.done
-			return
-		case err != nil:
-			pe, code := wsReadError(err)
-			if pe != nil {
-				wc.setClose(code, pe.Code)
-				s.closeWithError(pe)
-			} else {
-				wc.setClose(code, "")
-				s.close(closeClient)
-			}
-			srv.end(s)
-			<-s.done
-			return
-		default:
-			err = s.handle(msg)
-		}
-		wc.release()
-		if err != nil {
-			var fe fatalError
-			if errors.As(err, &fe) {
-				wc.setClose(ws.StatusPolicyViolation, fe.Code)
-				s.closeWithError(fe.ProtocolError)
-			} else {
-				wc.setClose(ws.StatusNormalClosure, "logout")
-				s.close(closeLogout)
-			}
-			break
-		}
-	}
-	srv.end(s)
-	<-s.done
-}
-
-// refuseWS tells a client without a session what was wrong, and closes.
-func (srv *Server) refuseWS(wc *wsConn, pe *shared.ProtocolError, code ws.StatusCode) {
+// refuseWS tells a client without a session why it has none, and closes.
+func refuseWS(c net.Conn, d *disconnect) {
 	var b []byte
-	why := ""
-	if pe != nil {
-		b = appendFrame(b, ws.OpText, shared.AppendError(nil, pe.Code, pe.Message))
-		why = pe.Code
+	if d.err != nil {
+		b = appendFrame(b, ws.OpText, shared.AppendError(nil, d.err.Code, d.err.Message))
 	}
-	b = appendClose(b, code, why)
-	_ = wc.c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = wc.c.Write(b)
-	wc.c.Close()
-}
-
-// wsCloseCode is the close code for a session that ends for reason r,
-// unless the reader chose one.
-func wsCloseCode(r closeReason) (ws.StatusCode, string) {
-	switch r {
-	case closeShutdown:
-		return ws.StatusGoingAway, "shutdown"
-	case closeSlow:
-		return ws.StatusPolicyViolation, "slow consumer"
-	case closeProtocol:
-		return ws.StatusPolicyViolation, ""
-	case closeLogout:
-		return ws.StatusNormalClosure, "logout"
-	}
-	return ws.StatusNormalClosure, ""
+	b = appendClose(b, d.code, d.closeText())
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write(b)
+	c.Close()
 }
 
 // wsWrite is a WebSocket session's writer: it writes what the session
@@ -562,7 +503,6 @@ func (srv *Server) wsWrite(wc *wsConn, s *session, ping time.Duration) {
 			frames = appendFrame(frames, ws.OpPing, nil)
 			wc.ping.Reset(ping)
 		}
-		code, why := wc.code, wc.why
 		wc.mu.Unlock()
 		for rest := out; len(rest) > 0; {
 			i := bytes.IndexByte(rest, '\n')
@@ -570,16 +510,14 @@ func (srv *Server) wsWrite(wc *wsConn, s *session, ping time.Duration) {
 			rest = rest[i+1:]
 		}
 		if closing {
-			if code == 0 {
-				code, why = wsCloseCode(s.reasonForClose())
-			}
-			frames = appendClose(frames, code, why)
+			d := s.closedBy()
+			frames = appendClose(frames, d.code, d.closeText())
 		}
 		if len(frames) > 0 {
 			_ = wc.c.SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))
 			if _, err := wc.c.Write(frames); err != nil {
 				closing = true
-				s.close(closeWrite)
+				s.close(dcWrite)
 			}
 		}
 		if closing {

@@ -46,7 +46,14 @@ func NATSOn(t testing.TB, port int) *server.Server {
 // Conn connects to ns with the options ALO's binaries use.
 func Conn(t testing.TB, ns *server.Server) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL(), cli.NATSOptions("test", cli.Discard())...)
+	return ConnURL(t, ns.ClientURL())
+}
+
+// ConnURL connects to a NATS URL (a Proxy's, say) with the options ALO's
+// binaries use.
+func ConnURL(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, cli.NATSOptions("test", cli.Discard())...)
 	if err != nil {
 		t.Fatalf("nats connect: %v", err)
 	}
@@ -88,7 +95,7 @@ func GatewayOn(t testing.TB, nc *nats.Conn, cfg gateway.Config) (*gateway.Server
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := run(t, func(ctx context.Context) error { return cli.ServeGateway(ctx, srv, ln) })
+	stop := run(t, func(ctx context.Context) error { return srv.Serve(ctx, gateway.Listeners{TCP: ln}) })
 	return srv, ln.Addr().String(), stop
 }
 

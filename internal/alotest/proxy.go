@@ -1,19 +1,21 @@
 package alotest
 
 import (
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
 // Proxy forwards TCP connections to a target until Cut, which drops them and
 // refuses new ones until Restore: a network partition between one process
-// and a server, on loopback.
+// and a server, on loopback. Stall is the other kind of partition: the
+// connections stay open, but nothing gets through any more.
 type Proxy struct {
-	Addr   string
-	target string
-	ln     net.Listener
+	Addr    string
+	target  string
+	ln      net.Listener
+	stalled atomic.Bool
 
 	mu    sync.Mutex
 	cut   bool
@@ -71,7 +73,18 @@ func (p *Proxy) forward(c net.Conn) {
 	}
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.stalled.Load() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		dst.Close()
 		src.Close()
 		done <- struct{}{}
@@ -96,9 +109,14 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Restore lets connections through again.
+// Stall keeps every connection open but drops whatever crosses it from now
+// on, in both directions: a peer that stops answering without closing.
+func (p *Proxy) Stall() { p.stalled.Store(true) }
+
+// Restore lets connections through again, and ends a Stall.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	p.cut = false
 	p.mu.Unlock()
+	p.stalled.Store(false)
 }

@@ -58,7 +58,7 @@ func GatewayAll(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gatew
 		hs.Serve(hln)
 	}()
 	stopGateway := run(t, func(ctx context.Context) error {
-		return cli.ServeClients(ctx, srv, cli.Clients{TCP: ln, UDP: pc, UDPConfig: udpCfg})
+		return srv.Serve(ctx, gateway.Listeners{TCP: ln, UDP: pc, UDPConfig: udpCfg})
 	})
 	stop := func() {
 		stopGateway() // closes the WebSocket connections too

@@ -22,6 +22,7 @@ func GatewayFlags(fs *flag.FlagSet) func() gateway.Config {
 	c.MaxMessageBytes, c.MaxFriends, c.MaxQueueBytes = gateway.DefaultMaxMessageBytes, gateway.DefaultMaxFriends, gateway.DefaultMaxQueueBytes
 	c.HelloTimeout, c.WriteTimeout, c.Heartbeat = gateway.DefaultHelloTimeout, gateway.DefaultWriteTimeout, gateway.DefaultHeartbeat
 	c.RateLimit, c.RateBurst = gateway.DefaultRateLimit, gateway.DefaultRateBurst
+	c.CloseGrace, c.DrainTimeout = gateway.DefaultCloseGrace, gateway.DefaultDrainTimeout
 	fs.StringVar(&c.ID, "id", "", "gateway `name`, unique among gateways (default: gw- and random hex)")
 	PositiveVar(fs, &c.MaxMessageBytes, "max-message", "largest client message in `bytes`")
 	PositiveVar(fs, &c.MaxFriends, "max-friends", "longest friend list, in `entries`")
@@ -31,6 +32,8 @@ func GatewayFlags(fs *flag.FlagSet) func() gateway.Config {
 	PositiveVar(fs, &c.RateLimit, "rate", "messages per second a client may send on average")
 	PositiveVar(fs, &c.RateBurst, "burst", "messages a client may send at once")
 	PositiveVar(fs, &c.Heartbeat, "heartbeat", "how often the gateway renews its lease with presence")
+	PositiveVar(fs, &c.CloseGrace, "close-grace", "at shutdown, how long clients' writers have to send the close reason before their connections are closed")
+	PositiveVar(fs, &c.DrainTimeout, "drain", "at shutdown, the most the gateway waits for, the close grace and the final flush to NATS included")
 	prefix := fs.Lookup("prefix")
 	return func() gateway.Config {
 		if prefix != nil {

@@ -6,16 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-
-	"github.com/alo-presence/alo/gateway"
 )
-
-// ServeGateway runs a gateway on ln until ctx is done, and returns once it has
-// drained. A listener failure stops the gateway too. ServeClients serves
-// UDP as well.
-func ServeGateway(ctx context.Context, srv *gateway.Server, ln net.Listener) error {
-	return ServeClients(ctx, srv, Clients{TCP: ln})
-}
 
 // Listen opens a TCP listener and logs where it listens.
 func Listen(log *slog.Logger, what, addr string) (net.Listener, error) {

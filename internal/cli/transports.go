@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -52,23 +51,23 @@ func (f *TransportFlags) UDPConfig() gateway.UDPConfig {
 
 // Listen opens a gateway's client sockets: TCP on tcp, UDP on f.UDP; an
 // empty address is off.
-func (f *TransportFlags) Listen(log *slog.Logger, tcp string) (Clients, error) {
-	c := Clients{UDPConfig: f.UDPConfig()}
+func (f *TransportFlags) Listen(log *slog.Logger, tcp string) (gateway.Listeners, error) {
+	ls := gateway.Listeners{UDPConfig: f.UDPConfig()}
 	var err error
 	if tcp != "" {
-		if c.TCP, err = Listen(log, "clients", tcp); err != nil {
-			return Clients{}, err
+		if ls.TCP, err = Listen(log, "clients", tcp); err != nil {
+			return gateway.Listeners{}, err
 		}
 	}
 	if f.UDP != "" {
-		if c.UDP, err = ListenUDP(log, f.UDP); err != nil {
-			if c.TCP != nil {
-				c.TCP.Close()
+		if ls.UDP, err = ListenUDP(log, f.UDP); err != nil {
+			if ls.TCP != nil {
+				ls.TCP.Close()
 			}
-			return Clients{}, err
+			return gateway.Listeners{}, err
 		}
 	}
-	return c, nil
+	return ls, nil
 }
 
 // ListenUDP opens a UDP socket and logs where it listens.
@@ -83,49 +82,6 @@ func ListenUDP(log *slog.Logger, addr string) (*net.UDPConn, error) {
 	}
 	log.Info("listening", "for", "udp", "addr", pc.LocalAddr().String())
 	return pc, nil
-}
-
-// Clients are the sockets a gateway serves clients on; a nil one is off.
-// WebSocket clients come through the HTTP server (GatewayMux).
-type Clients struct {
-	TCP net.Listener
-	UDP *net.UDPConn
-	// UDPConfig configures UDP sessions.
-	UDPConfig gateway.UDPConfig
-}
-
-// ServeClients runs a gateway with its client sockets until ctx is done, and
-// returns once it has drained. A socket failure stops the gateway too.
-func ServeClients(ctx context.Context, srv *gateway.Server, c Clients) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	ran := make(chan error, 1)
-	go func() {
-		err := srv.Run(ctx)
-		cancel(err) // Run returns early only when it cannot start
-		ran <- err
-	}()
-	udp := make(chan error, 1)
-	if c.UDP != nil {
-		go func() {
-			err := srv.ServeUDP(ctx, c.UDP, c.UDPConfig)
-			if err != nil {
-				cancel(err)
-			}
-			udp <- err
-		}()
-	} else {
-		udp <- nil
-	}
-	var served error
-	if c.TCP != nil {
-		served = srv.ServeTCP(ctx, c.TCP)
-		if served != nil {
-			cancel(served)
-		}
-	}
-	<-ctx.Done()
-	return errors.Join(<-ran, served, <-udp)
 }
 
 // GatewayMux is what a gateway serves over HTTP: health (HealthMux), the
@@ -154,11 +110,11 @@ func (f *TransportFlags) Serve(ctx context.Context, log *slog.Logger, srv *gatew
 	if err != nil {
 		return err
 	}
-	clients, err := f.Listen(log, tcp)
+	ls, err := f.Listen(log, tcp)
 	if err != nil {
 		return err
 	}
 	return RunAll(ctx,
-		func(ctx context.Context) error { return ServeClients(ctx, srv, clients) },
+		func(ctx context.Context) error { return srv.Serve(ctx, ls) },
 		func(ctx context.Context) error { return ServeHTTP(ctx, log, httpAddr, mux) })
 }

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"net"
+
+	"github.com/alo-presence/alo/shared"
+)
+
+// hello is every transport's handshake, the one place a connection becomes
+// a session: it reads messages with next until the first that is not blank
+// (blank ones are keep-alives), checks that it is a hello, and opens the
+// session, whose writer is writer. Identity, when the hello carries one, is
+// checked here too.
+//
+// next returns the next message, or the disconnect that ends the connection
+// when there is none (the transport maps its read failures: a deadline, an
+// oversized message, a closed socket). The transport sets the hello
+// deadline around the call. Without a session hello returns the disconnect
+// whose error the transport tells the client before closing. c is the
+// connection (nil for UDP), so that shutdown lets its writer say goodbye.
+func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer func(*session)) (*session, *disconnect) {
+	var m shared.ClientMessage
+	for {
+		msg, d := next()
+		if d != nil {
+			return nil, d
+		}
+		if len(trimSpace(msg)) == 0 {
+			continue // keep-alive
+		}
+		if err := shared.DecodeClient(msg, &m, srv.cfg.MaxFriends); err != nil {
+			return nil, asDisconnect(err)
+		}
+		break
+	}
+	if pe := validateHello(&m); pe != nil {
+		return nil, protocolDisconnect(pe)
+	}
+	s, err := srv.open(&m, c, writer)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return s, nil
+}
+
+// validateHello checks a decoded first message.
+func validateHello(m *shared.ClientMessage) *shared.ProtocolError {
+	switch {
+	case !m.HasUserID:
+		return &shared.ProtocolError{Code: shared.CodeHelloRequired,
+			Message: `the first message must be a hello: {"user_id": <id>, "friends": [<id>, ...]}`}
+	case m.HasOnline && !m.Online:
+		return &shared.ProtocolError{Code: shared.CodeHelloRequired, Message: "logout before hello: there is no session to end"}
+	}
+	return nil
+}
+
+// readSession is a stream transport's reader once its session is open: it
+// hands each message to the session until the connection or the session
+// ends, then ends the session and waits for its writer to close the
+// connection. next is as for hello.
+func (srv *Server) readSession(s *session, next func() ([]byte, *disconnect)) {
+	for {
+		msg, d := next()
+		if d == nil {
+			d = s.handle(msg)
+		}
+		if d != nil {
+			s.close(d)
+			break
+		}
+	}
+	srv.end(s)
+	<-s.done
+}
