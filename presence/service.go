@@ -104,8 +104,10 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.nc.RemoveStatusListener(reconnected)
 
 	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.log}
-	st := newState(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
-	st.rebuilding = s.cfg.Rebuild > 0
+	st := newLedger(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
+	if s.cfg.Rebuild > 0 {
+		st.beginRebuild()
+	}
 	rebuild := time.NewTimer(max(s.cfg.Rebuild, 0))
 	defer rebuild.Stop()
 	tick := time.NewTicker(max(s.cfg.Lease/4, time.Millisecond))
@@ -143,7 +145,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if st.rebuilding {
 				st.finishRebuild()
 				out.end()
-				s.log.Info("rebuild done", "users", len(st.users), "gateways", len(st.gateways))
+				s.log.Info("rebuild done", "users", len(st.idx.users), "gateways", len(st.gateways))
 			}
 		case <-reconnected:
 			// Heartbeats sent while we were cut off never reached us: renew

@@ -42,7 +42,7 @@ type model struct {
 	t        *testing.T
 	rng      *rand.Rand
 	policy   Policy
-	st       *state
+	st       *ledger
 	now      time.Time
 	gateways map[string]*mGateway
 	syncs    map[string]bool // resyncs asked for and not yet done
@@ -201,8 +201,8 @@ func (m *model) heartbeats() {
 
 func (m *model) restart() {
 	m.log = append(m.log, "presence restart")
-	m.st = newState(m.policy, m.st.subjects, m.st.lease, m)
-	m.st.rebuilding = true
+	m.st = newLedger(m.policy, m.st.idx.subjects, m.st.lease, m)
+	m.st.beginRebuild()
 	m.syncs = map[string]bool{}
 	for _, id := range slices.Sorted(maps.Keys(m.gateways)) {
 		m.resync(m.gateways[id])
@@ -281,7 +281,7 @@ func TestStateMachineProperty(t *testing.T) {
 		for seed := range uint64(300) {
 			m := &model{t: t, rng: rand.New(rand.NewPCG(seed, uint64(policy))), policy: policy,
 				now: time.Unix(0, 0), gateways: map[string]*mGateway{}, syncs: map[string]bool{}}
-			m.st = newState(policy, shared.MustSubjects(""), time.Second, m)
+			m.st = newLedger(policy, shared.MustSubjects(""), time.Second, m)
 			for i := range 3 {
 				id := fmt.Sprintf("g%d", i)
 				m.gateways[id] = &mGateway{id: id, boot: id + "b", sessions: map[string]*mSession{}}

@@ -1,0 +1,255 @@
+package presence
+
+import (
+	"slices"
+	"time"
+
+	"github.com/alo-presence/alo/shared"
+)
+
+// session is one gateway session as the ledger holds it.
+type session struct {
+	id      string
+	user    int64
+	friends []int64 // as the session last sent it, sorted
+	hash    uint64  // its part of the gateway's digest
+	gen     uint64  // the sync generation that last repeated it
+	// During a rebuild: the gateway's view of the session, kept until the
+	// corrections are sent.
+	pending bool
+	ready   bool
+	known   []int64
+}
+
+type gateway struct {
+	id, boot  string
+	sessions  map[string]*session
+	digest    uint64
+	lastSeen  time.Time
+	gen       uint64 // the sync under way, 0 when none
+	syncing   bool   // a sync was asked for or is under way
+	syncSince time.Time
+}
+
+// emitter receives what the state machine decides to send, in order.
+type emitter interface {
+	notifier
+	// session sends one session its corrections, and ready if it lacks it.
+	session(gw string, st shared.SessionState)
+	// askSync asks a gateway to resend its sessions.
+	askSync(gw string)
+}
+
+// ledger is the gateways' side of presence: each gateway's sessions, digest
+// and lease, its resyncs, and the rebuild after a start. It feeds the index
+// with sessions as they come and go. Not safe for concurrent use: the
+// service drives it from one goroutine, and tests drive it directly.
+type ledger struct {
+	idx      *index
+	lease    time.Duration
+	out      emitter
+	gateways map[string]*gateway
+
+	// rebuilding is true while presence collects sessions after a start:
+	// nothing is sent until it ends, so nobody hears a false offline.
+	rebuilding bool
+}
+
+func newLedger(policy Policy, subjects shared.Subjects, lease time.Duration, out emitter) *ledger {
+	return &ledger{
+		idx:      newIndex(policy, subjects, out),
+		lease:    lease,
+		out:      out,
+		gateways: make(map[string]*gateway),
+	}
+}
+
+// apply applies one gateway's batch of events.
+func (l *ledger) apply(b *shared.Batch, now time.Time) {
+	g := l.gateways[b.Gateway]
+	if g != nil && g.boot != b.Boot {
+		// The gateway restarted: what its previous run held is gone.
+		l.dropGateway(g)
+		g = nil
+	}
+	if g == nil {
+		g = &gateway{id: b.Gateway, boot: b.Boot, sessions: make(map[string]*session)}
+		l.gateways[b.Gateway] = g
+	}
+	g.lastSeen = now
+	for i := range b.Events {
+		ev := &b.Events[i]
+		switch ev.Type {
+		case shared.EventOpen, shared.EventUpdate:
+			l.open(g, ev)
+		case shared.EventClose:
+			if sess := g.sessions[ev.Session]; sess != nil {
+				l.removeSession(g, sess)
+			}
+		case shared.EventHeartbeat:
+			l.heartbeat(g, ev, now)
+		case shared.EventSyncBegin:
+			g.gen, g.syncing, g.syncSince = ev.Gen, true, now
+		case shared.EventSyncEnd:
+			l.syncEnd(g, ev.Gen)
+		case shared.EventBye:
+			l.dropGateway(g)
+			return
+		}
+	}
+}
+
+// open registers a session, or updates it if it is known. An update for an
+// unknown session registers it too: its open was lost.
+func (l *ledger) open(g *gateway, ev *shared.Event) {
+	if ev.User <= 0 || ev.Session == "" {
+		return
+	}
+	// The batch's slices are reused for the next batch: keep a copy.
+	friends := shared.NormalizeFriends(slices.Clone(ev.Friends), ev.User)
+	sess := g.sessions[ev.Session]
+	if sess != nil && sess.user != ev.User {
+		l.removeSession(g, sess)
+		sess = nil
+	}
+	if sess != nil {
+		if ev.Sync && ev.Gen == g.gen {
+			sess.gen = ev.Gen
+		}
+		sess.friends = friends
+		g.digest ^= sess.hash
+		sess.hash = shared.SessionHash(sess.id, friends)
+		g.digest ^= sess.hash
+		l.idx.changed(sess)
+		if ev.Sync {
+			l.correct(g, sess, ev.Known, ev.Ready)
+		}
+		return
+	}
+	sess = &session{id: ev.Session, user: ev.User, friends: friends, hash: shared.SessionHash(ev.Session, friends)}
+	if ev.Sync && ev.Gen == g.gen {
+		sess.gen = ev.Gen
+	}
+	g.sessions[sess.id] = sess
+	g.digest ^= sess.hash
+	l.idx.add(sess)
+	if l.rebuilding {
+		sess.pending, sess.ready, sess.known = true, ev.Ready, slices.Clone(ev.Known)
+		return
+	}
+	l.correct(g, sess, ev.Known, ev.Ready && ev.Sync)
+}
+
+func (l *ledger) removeSession(g *gateway, sess *session) {
+	delete(g.sessions, sess.id)
+	g.digest ^= sess.hash
+	l.idx.remove(sess)
+}
+
+func (l *ledger) heartbeat(g *gateway, ev *shared.Event, now time.Time) {
+	if g.syncing && now.Sub(g.syncSince) < l.lease {
+		return // a resend is under way; judge the digest after it
+	}
+	if ev.Sessions != len(g.sessions) || ev.Digest != g.digest {
+		g.syncing, g.syncSince = true, now
+		l.out.askSync(g.id)
+	}
+}
+
+func (l *ledger) syncEnd(g *gateway, gen uint64) {
+	if gen != g.gen || gen == 0 {
+		return
+	}
+	for _, sess := range g.sessions {
+		if sess.gen != gen {
+			l.removeSession(g, sess)
+		}
+	}
+	g.gen, g.syncing = 0, false
+}
+
+// dropGateway ends every session of a gateway and forgets it.
+func (l *ledger) dropGateway(g *gateway) {
+	for _, sess := range g.sessions {
+		l.removeSession(g, sess)
+	}
+	delete(l.gateways, g.id)
+}
+
+// expire drops the gateways whose lease ran out, and returns their ids.
+func (l *ledger) expire(now time.Time) []string {
+	var gone []string
+	for _, g := range l.gateways {
+		if now.Sub(g.lastSeen) > l.lease {
+			gone = append(gone, g.id)
+			l.dropGateway(g)
+		}
+	}
+	return gone
+}
+
+// renewAll renews every lease, for when presence itself was cut off and could
+// not have heard the heartbeats.
+func (l *ledger) renewAll(now time.Time) {
+	for _, g := range l.gateways {
+		g.lastSeen = now
+	}
+}
+
+// resyncing reports whether a gateway's resync is asked for or under way.
+func (l *ledger) resyncing() bool {
+	for _, g := range l.gateways {
+		if g.syncing {
+			return true
+		}
+	}
+	return false
+}
+
+// beginRebuild starts the rebuild window of a presence that starts empty.
+func (l *ledger) beginRebuild() {
+	l.rebuilding = true
+	l.idx.quiet = true
+}
+
+// finishRebuild ends the rebuild window: each session collected meanwhile gets
+// the corrections between what its gateway says it was told and the truth.
+func (l *ledger) finishRebuild() {
+	l.rebuilding = false
+	l.idx.quiet = false
+	for _, g := range l.gateways {
+		for _, sess := range g.sessions {
+			if sess.pending {
+				l.correct(g, sess, sess.known, sess.ready)
+				sess.pending, sess.known = false, nil
+			}
+		}
+	}
+}
+
+// correct sends a session the difference between what its gateway says it
+// was told (known: friends online) and the truth. A session that is not ready
+// always gets a message, since that message makes its gateway send ready.
+func (l *ledger) correct(g *gateway, sess *session, known []int64, ready bool) {
+	st, ok := l.idx.snapshot(sess.id, sess.user, known)
+	if !ok || ready && len(st.Online) == 0 && len(st.Offline) == 0 {
+		return
+	}
+	l.out.session(g.id, st)
+}
+
+// stats is a summary of the state, for health and status endpoints.
+type stats struct {
+	Users    int  `json:"users"`
+	Sessions int  `json:"sessions"`
+	Gateways int  `json:"gateways"`
+	Rebuild  bool `json:"rebuilding"`
+}
+
+func (l *ledger) stats() stats {
+	st := stats{Users: len(l.idx.users), Gateways: len(l.gateways), Rebuild: l.rebuilding}
+	for _, g := range l.gateways {
+		st.Sessions += len(g.sessions)
+	}
+	return st
+}
