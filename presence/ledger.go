@@ -122,7 +122,7 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 		g.digest ^= sess.hash
 		l.idx.changed(sess)
 		if ev.Sync {
-			l.correct(g, sess, ev.Known, ev.Ready)
+			l.report(g, sess, ev.Known, ev.Ready)
 		}
 		return
 	}
@@ -133,11 +133,7 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 	g.sessions[sess.id] = sess
 	g.digest ^= sess.hash
 	l.idx.add(sess)
-	if l.rebuilding {
-		sess.pending, sess.ready, sess.known = true, ev.Ready, slices.Clone(ev.Known)
-		return
-	}
-	l.correct(g, sess, ev.Known, ev.Ready && ev.Sync)
+	l.report(g, sess, ev.Known, ev.Ready && ev.Sync)
 }
 
 func (l *ledger) removeSession(g *gateway, sess *session) {
@@ -206,6 +202,15 @@ func (l *ledger) resyncing() bool {
 	return false
 }
 
+// The rebuild rule, in one place. A presence that starts empty collects the
+// gateways' resends for a window (beginRebuild … finishRebuild) while its
+// view is partial: a friend on a gateway that has not resent yet looks
+// offline. So while it rebuilds nothing it computes may reach anyone: the
+// index is quiet (no transitions, no friend-list news), and every session's
+// corrections go through report, which holds them back until the window
+// ends. A gateway that resends twice in the window, or a session that opens
+// in it, only refreshes what is held.
+
 // beginRebuild starts the rebuild window of a presence that starts empty.
 func (l *ledger) beginRebuild() {
 	l.rebuilding = true
@@ -220,16 +225,29 @@ func (l *ledger) finishRebuild() {
 	for _, g := range l.gateways {
 		for _, sess := range g.sessions {
 			if sess.pending {
+				sess.pending = false
 				l.correct(g, sess, sess.known, sess.ready)
-				sess.pending, sess.known = false, nil
+				sess.known = nil
 			}
 		}
 	}
 }
 
+// report sends a session its corrections given what its gateway says it was
+// told (known) and whether it had ready; during a rebuild it keeps them for
+// finishRebuild instead, the latest resend's view replacing an earlier one.
+func (l *ledger) report(g *gateway, sess *session, known []int64, ready bool) {
+	if l.rebuilding {
+		sess.pending, sess.ready, sess.known = true, ready, slices.Clone(known)
+		return
+	}
+	l.correct(g, sess, known, ready)
+}
+
 // correct sends a session the difference between what its gateway says it
 // was told (known: friends online) and the truth. A session that is not ready
 // always gets a message, since that message makes its gateway send ready.
+// Only report and finishRebuild call it.
 func (l *ledger) correct(g *gateway, sess *session, known []int64, ready bool) {
 	st, ok := l.idx.snapshot(sess.id, sess.user, known)
 	if !ok || ready && len(st.Online) == 0 && len(st.Offline) == 0 {
