@@ -69,6 +69,10 @@ type Service struct {
 	cfg      Config
 	subjects shared.Subjects
 
+	// rlog writes the lines that anything on the bus can trigger, at most
+	// one of a kind a second.
+	rlog *shared.RateLog
+
 	mu    sync.Mutex // guards stats, read by the ping responder
 	stats stats
 }
@@ -83,7 +87,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("presence: %w", err)
 	}
-	return &Service{nc: nc, log: log, cfg: cfg, subjects: subjects}, nil
+	return &Service{nc: nc, log: log, cfg: cfg, subjects: subjects, rlog: shared.NewRateLog(log, 0)}, nil
 }
 
 // Run serves until ctx is done, then returns after every goroutine it started
@@ -103,7 +107,7 @@ func (s *Service) Run(ctx context.Context) error {
 	reconnected := s.nc.StatusChanged(nats.CONNECTED)
 	defer s.nc.RemoveStatusListener(reconnected)
 
-	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.log}
+	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.rlog}
 	st := newLedger(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
 	if s.cfg.Rebuild > 0 {
 		st.beginRebuild()
@@ -125,7 +129,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case m := <-msgs:
 			if err := shared.UnmarshalBatch(m.Data, &batch); err != nil || batch.Gateway == "" {
-				s.log.Warn("bad event batch", "subject", m.Subject, "err", err)
+				s.rlog.Warn("bad_batch", "bad event batch", "subject", m.Subject, "bytes", len(m.Data), "err", err)
 				continue
 			}
 			st.apply(&batch, time.Now())
@@ -156,13 +160,13 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Info("reconnected to nats, resynchronising")
 		case <-tick.C:
 			for _, id := range st.expire(time.Now()) {
-				s.log.Warn("gateway lease expired", "gateway", id)
+				s.rlog.Warn("lease_expired", "gateway lease expired", "gateway", id)
 			}
 			out.end()
 			if d, _ := sub.Dropped(); d > dropped {
 				// NATS dropped events because we fell behind: the digests
 				// would catch it, but a full resync is quicker.
-				s.log.Warn("events dropped, resynchronising", "dropped", d-dropped)
+				s.rlog.Warn("events_dropped", "events dropped, resynchronising", "dropped", d-dropped)
 				dropped = d
 				s.announce()
 			}
@@ -186,71 +190,6 @@ func (s *Service) ping(m *nats.Msg) {
 	body, _ := json.Marshal(s.stats)
 	s.mu.Unlock()
 	_ = m.Respond(body)
-}
-
-// publisher turns the state machine's output into NATS messages, in order.
-// Consecutive session states for one gateway travel in one message.
-type publisher struct {
-	nc       *nats.Conn
-	subjects shared.Subjects
-	log      *slog.Logger
-	buf      []byte
-	ctlGW    string
-	ctl      shared.Control
-	ctlSize  int // estimated bytes of ctl
-}
-
-// A control message is cut at this many sessions or about this many bytes
-// (20 per id: up to 19 digits and a comma), far below the NATS payload limit
-// (1 MiB by default) even with full friend lists.
-const (
-	maxControlSessions = 256
-	maxControlBytes    = 256 << 10
-)
-
-func (p *publisher) notify(to *user, about int64, online bool) {
-	p.end()
-	p.buf = shared.AppendState(p.buf[:0], about, online)
-	p.publish(to.subject, p.buf)
-}
-
-func (p *publisher) session(gw string, st shared.SessionState) {
-	size := 48 + len(st.Session) + 20*(len(st.Online)+len(st.Offline))
-	if p.ctlGW != gw || len(p.ctl.Sessions) >= maxControlSessions || p.ctlSize+size > maxControlBytes {
-		p.end()
-		p.ctlGW = gw
-	}
-	p.ctl.Sessions = append(p.ctl.Sessions, st)
-	p.ctlSize += size
-}
-
-func (p *publisher) askSync(gw string) {
-	p.end()
-	data, _ := shared.MarshalControl(&shared.Control{Sync: true})
-	p.publish(p.subjects.Gateway(gw), data)
-}
-
-// end sends the pending control message, if any.
-func (p *publisher) end() {
-	if p.ctlGW == "" {
-		return
-	}
-	data, err := shared.MarshalControl(&p.ctl)
-	if err == nil {
-		p.publish(p.subjects.Gateway(p.ctlGW), data)
-	}
-	p.ctlGW = ""
-	p.ctlSize = 0
-	clear(p.ctl.Sessions)
-	p.ctl.Sessions = p.ctl.Sessions[:0]
-}
-
-func (p *publisher) publish(subject string, data []byte) {
-	// A publish fails only while NATS is unreachable; what it carried is
-	// recovered by the resync that follows the reconnect.
-	if err := p.nc.Publish(subject, data); err != nil {
-		p.log.Debug("publish failed", "subject", subject, "err", err)
-	}
 }
 
 // errNATSDown is the readiness failure while NATS is unreachable.

@@ -167,3 +167,56 @@ func (s *SessionSet) Apply(ev *Event) {
 func (s *SessionSet) Heartbeat() Event {
 	return Event{Type: EventHeartbeat, Sessions: len(s.hashes), Digest: s.digest}
 }
+
+// ControlBuilder builds a Control message of session states piece by piece,
+// so that a sender can cut its messages by their real encoded size (the
+// NATS payload limit) rather than by an estimate. The zero value is empty
+// and ready to use.
+type ControlBuilder struct {
+	buf []byte
+	n   int // session states added
+}
+
+// controlHead and controlTail frame the encoded session states: the bytes
+// MarshalControl would write for a Control holding only Sessions.
+const (
+	controlHead = `{"sessions":[`
+	controlTail = `]}`
+)
+
+// EncodeSessionState returns st encoded as Add takes it.
+func EncodeSessionState(st *SessionState) ([]byte, error) { return json.Marshal(st) }
+
+// Len returns how many session states were added since the last Reset.
+func (b *ControlBuilder) Len() int { return b.n }
+
+// SizeWith returns the size of the finished message if a session state
+// encoded as enc were added now.
+func (b *ControlBuilder) SizeWith(enc []byte) int {
+	if b.n == 0 {
+		return len(controlHead) + len(enc) + len(controlTail)
+	}
+	return len(b.buf) + 1 + len(enc) + len(controlTail)
+}
+
+// Add appends a session state encoded by EncodeSessionState.
+func (b *ControlBuilder) Add(enc []byte) {
+	if b.n == 0 {
+		b.buf = append(b.buf[:0], controlHead...)
+	} else {
+		b.buf = append(b.buf, ',')
+	}
+	b.buf = append(b.buf, enc...)
+	b.n++
+}
+
+// Finish returns the message, valid until the next Add or Reset, and empties
+// the builder.
+func (b *ControlBuilder) Finish() []byte {
+	if b.n == 0 {
+		return nil
+	}
+	b.buf = append(b.buf, controlTail...)
+	b.n = 0
+	return b.buf
+}
