@@ -29,7 +29,24 @@ type gateway struct {
 	gen       uint64 // the sync under way, 0 when none
 	syncing   bool   // a sync was asked for or is under way
 	syncSince time.Time
+	// superseded holds the boots this id had before the current one, with
+	// when each was last heard. A boot that speaks again within the lease
+	// is a second gateway with our id, not a restart.
+	superseded map[string]time.Time
+	// The events accepted in the current second, against the rate bound.
+	window time.Time
+	spent  int
 }
+
+// limits bound what the ledger accepts from the bus (Config documents them).
+type limits struct {
+	gateways, sessions, friends, eventsPerSecond int
+}
+
+var defaultLimits = limits{DefaultMaxGateways, DefaultMaxGatewaySessions, DefaultMaxFriends, DefaultMaxEventsPerSecond}
+
+// maxSuperseded bounds the boots a gateway entry remembers.
+const maxSuperseded = 4
 
 // emitter receives what the state machine decides to send, in order.
 type emitter interface {
@@ -53,6 +70,16 @@ type ledger struct {
 	// rebuilding is true while presence collects sessions after a start:
 	// nothing is sent until it ends, so nobody hears a false offline.
 	rebuilding bool
+
+	// log, when set, writes what the bus can trigger, rate-limited.
+	log *shared.RateLog
+	lim limits
+}
+
+func (l *ledger) warn(kind, msg string, args ...any) {
+	if l.log != nil {
+		l.log.Warn(kind, msg, args...)
+	}
 }
 
 func newLedger(policy Policy, subjects shared.Subjects, lease time.Duration, out emitter) *ledger {
@@ -61,22 +88,61 @@ func newLedger(policy Policy, subjects shared.Subjects, lease time.Duration, out
 		lease:    lease,
 		out:      out,
 		gateways: make(map[string]*gateway),
+		lim:      defaultLimits,
 	}
 }
 
 // apply applies one gateway's batch of events.
 func (l *ledger) apply(b *shared.Batch, now time.Time) {
 	g := l.gateways[b.Gateway]
+	var superseded map[string]time.Time
 	if g != nil && g.boot != b.Boot {
+		if last, ok := g.superseded[b.Boot]; ok && now.Sub(last) <= l.lease {
+			// An earlier boot still speaks: two gateways run with one id.
+			// The later one holds the id; following both would flap their
+			// users at every batch.
+			g.superseded[b.Boot] = now
+			if l.log != nil {
+				l.log.Error("duplicate_gateway", "two gateways with one id: ignoring the superseded one",
+					"gateway", g.id, "boot", g.boot, "superseded_boot", b.Boot)
+			}
+			return
+		}
 		// The gateway restarted: what its previous run held is gone.
+		superseded = g.superseded
+		if superseded == nil {
+			superseded = make(map[string]time.Time)
+		}
+		for boot, last := range superseded {
+			if now.Sub(last) > l.lease || len(superseded) >= maxSuperseded {
+				delete(superseded, boot)
+			}
+		}
+		superseded[g.boot] = g.lastSeen
 		l.dropGateway(g)
 		g = nil
 	}
 	if g == nil {
-		g = &gateway{id: b.Gateway, boot: b.Boot, sessions: make(map[string]*session)}
+		if len(l.gateways) >= l.lim.gateways {
+			l.warn("too_many_gateways", "batch from one gateway too many dropped", "gateway", b.Gateway, "limit", l.lim.gateways)
+			return
+		}
+		g = &gateway{id: b.Gateway, boot: b.Boot, sessions: make(map[string]*session), superseded: superseded}
 		l.gateways[b.Gateway] = g
 	}
 	g.lastSeen = now
+	if now.Sub(g.window) >= time.Second {
+		g.window, g.spent = now, 0
+	}
+	if g.spent+len(b.Events) > l.lim.eventsPerSecond {
+		// Part of a resync may be lost here: abandon it, so that its
+		// sync_end removes nothing, and let the digest ask again.
+		g.gen, g.syncing = 0, false
+		l.warn("gateway_rate", "gateway sends more events than presence accepts, batch dropped",
+			"gateway", g.id, "events", len(b.Events), "limit_per_second", l.lim.eventsPerSecond)
+		return
+	}
+	g.spent += len(b.Events)
 	for i := range b.Events {
 		ev := &b.Events[i]
 		switch ev.Type {
@@ -103,6 +169,12 @@ func (l *ledger) apply(b *shared.Batch, now time.Time) {
 // unknown session registers it too: its open was lost.
 func (l *ledger) open(g *gateway, ev *shared.Event) {
 	if ev.User <= 0 || ev.Session == "" {
+		l.warn("bad_event", "event without a user or session dropped", "gateway", g.id, "type", ev.Type)
+		return
+	}
+	if len(ev.Friends) > l.lim.friends || len(ev.Known) > l.lim.friends {
+		l.warn("event_too_large", "event with too many friends dropped", "gateway", g.id, "session", ev.Session,
+			"friends", len(ev.Friends), "known", len(ev.Known), "limit", l.lim.friends)
 		return
 	}
 	// The batch's slices are reused for the next batch: keep a copy.
@@ -124,6 +196,11 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 		if ev.Sync {
 			l.report(g, sess, ev.Known, ev.Ready)
 		}
+		return
+	}
+	if len(g.sessions) >= l.lim.sessions {
+		l.warn("too_many_sessions", "open beyond the sessions presence holds for a gateway dropped",
+			"gateway", g.id, "limit", l.lim.sessions)
 		return
 	}
 	sess = &session{id: ev.Session, user: ev.User, friends: friends, hash: shared.SessionHash(ev.Session, friends)}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,4 +229,87 @@ func waitLog(t *testing.T, b *logBuffer, parts ...string) {
 		}
 		return false
 	})
+}
+
+// countUser counts the messages published to a user's subject.
+func countUser(t *testing.T, ns *server.Server, uid int64) *atomic.Int64 {
+	t.Helper()
+	nc := alotest.Conn(t, ns)
+	var n atomic.Int64
+	if _, err := nc.Subscribe(shared.MustSubjects("").User(uid), func(*nats.Msg) { n.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &n
+}
+
+// Two presences on one prefix (issue 9, defect 5): the newcomer finds the
+// established one, says so in an error, reports not ready and publishes
+// nothing, so a watcher hears each transition once; the established one
+// names the newcomer. When the established one stops, the other takes over.
+// Before, both served and every notification came twice.
+func TestTwoPresencesOnePrefix(t *testing.T) {
+	ns := natsServer(t, 0)
+	var logA, logB logBuffer
+	cfg := presence.Config{Rebuild: -1, Lease: 600 * time.Millisecond}
+	cfg.Instance = "p-first"
+	a, stopA := startPresence(t, ns, logA.logger(), cfg)
+	alotest.WaitFor(t, alotest.Timeout, "the first presence ready", func() bool { return a.Ready(context.Background()) == nil })
+	cfg.Instance = "p-second"
+	b, _ := startPresence(t, ns, logB.logger(), cfg)
+	waitLog(t, &logB, "level=ERROR", "standing by", "other=p-first")
+	waitLog(t, &logA, "level=ERROR", "another presence", "other=p-second")
+	if err := b.Ready(context.Background()); err == nil {
+		t.Fatal("the second presence reports ready")
+	}
+	if err := a.Ready(context.Background()); err != nil {
+		t.Fatalf("the first presence is not ready: %v", err)
+	}
+
+	watcher := countUser(t, ns, 2)
+	g := newFakeGateway(t, ns, "g1", "b1")
+	g.send(shared.Event{Type: shared.EventOpen, Session: "w", User: 2, Friends: []int64{1}})
+	alotest.WaitFor(t, alotest.Timeout, "the watcher ready", func() bool { _, ok := g.state("w"); return ok })
+	g.send(shared.Event{Type: shared.EventOpen, Session: "x", User: 1})
+	g.send(shared.Event{Type: shared.EventClose, Session: "x", User: 1})
+	alotest.WaitFor(t, alotest.Timeout, "online and offline", func() bool { return watcher.Load() >= 2 })
+	// One more round trip through presence, so that a second presence's
+	// copies would have arrived too.
+	g.send(shared.Event{Type: shared.EventOpen, Session: "y", User: 3})
+	alotest.WaitFor(t, alotest.Timeout, "a third session ready", func() bool { _, ok := g.state("y"); return ok })
+	if n := watcher.Load(); n != 2 {
+		t.Fatalf("the watcher got %d messages for one online and one offline", n)
+	}
+	g.mu.Lock()
+	states := len(g.sizes)
+	g.mu.Unlock()
+	if states != 3 {
+		t.Fatalf("the gateway got %d control messages for three new sessions; want 3", states)
+	}
+
+	// The established one stops: the other takes over within the lease and
+	// a rebuild, and serves once the gateway resends.
+	stopA()
+	alotest.WaitFor(t, alotest.Timeout, "the second presence taking over", func() bool { return b.Ready(context.Background()) == nil })
+	waitLog(t, &logB, "taking over")
+}
+
+// A presence restarted after a crash finds nobody: it must start normally.
+func TestPresenceRestartFindsNobody(t *testing.T) {
+	ns := natsServer(t, 0)
+	var logA, logB logBuffer
+	_, stop := startPresence(t, ns, logA.logger(), presence.Config{Rebuild: -1})
+	stop()
+	b, _ := startPresence(t, ns, logB.logger(), presence.Config{Rebuild: -1})
+	g := newFakeGateway(t, ns, "g1", "b1")
+	g.send(shared.Event{Type: shared.EventOpen, Session: "w", User: 2})
+	alotest.WaitFor(t, alotest.Timeout, "the session ready", func() bool { _, ok := g.state("w"); return ok })
+	if err := b.Ready(context.Background()); err != nil {
+		t.Fatalf("restarted presence not ready: %v", err)
+	}
+	if strings.Contains(logB.String(), "level=ERROR") {
+		t.Fatalf("restarted presence logged an error:\n%s", logB.String())
+	}
 }

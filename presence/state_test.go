@@ -1,11 +1,14 @@
 package presence
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -421,5 +424,47 @@ func TestRebuildDoubleResend(t *testing.T) {
 	// Both sessions already know the truth: nothing to correct.
 	if len(out.states) > 0 || len(out.notes) > 0 {
 		t.Fatalf("corrections after the rebuild: states %v, notes %v; want none", out.states, out.notes)
+	}
+}
+
+// Two gateways with one id (issue 9, defect 5): a new boot is a restart, as
+// before, but when the superseded boot speaks again within the lease it is
+// a second gateway, logged as an error naming both boots, and its batches
+// are ignored: the users of the boot that holds the id do not flap. Before,
+// every batch from the other boot dropped and rebuilt the gateway's users.
+func TestDuplicateGatewayID(t *testing.T) {
+	var logs bytes.Buffer
+	out := &recorder{}
+	l := newLedger(PolicyWatchers, shared.MustSubjects(""), time.Second, out)
+	l.log = shared.NewRateLog(slog.New(slog.NewTextHandler(&logs, nil)), 0)
+	now := time.Unix(0, 0)
+	send := func(gw, boot string, evs ...shared.Event) {
+		l.apply(&shared.Batch{Gateway: gw, Boot: boot, Events: evs}, now)
+	}
+	send("w", "wb", shared.Event{Type: shared.EventOpen, Session: "w1", User: 2, Friends: []int64{1}})
+	send("g", "old", shared.Event{Type: shared.EventOpen, Session: "o1", User: 1})
+	send("g", "new", shared.Event{Type: shared.EventOpen, Session: "n1", User: 1}) // a restart, as far as anyone can tell
+	out.notes = nil
+	for range 10 {
+		now = now.Add(200 * time.Millisecond)
+		send("g", "old", shared.Event{Type: shared.EventHeartbeat, Sessions: 1})
+		send("g", "new", shared.Event{Type: shared.EventHeartbeat, Sessions: 1, Digest: l.gateways["g"].digest})
+		send("w", "wb", shared.Event{Type: shared.EventHeartbeat, Sessions: 1, Digest: l.gateways["w"].digest})
+	}
+	if len(out.notes) > 0 {
+		t.Fatalf("the watcher was told %v while two boots shared an id", out.notes)
+	}
+	if g := l.gateways["g"]; g.boot != "new" || len(g.sessions) != 1 || g.sessions["n1"] == nil {
+		t.Fatalf("gateway g holds boot %s with %d sessions; want the new boot's", g.boot, len(g.sessions))
+	}
+	if s := logs.String(); !strings.Contains(s, "level=ERROR") || !strings.Contains(s, "boot=new") || !strings.Contains(s, "superseded_boot=old") {
+		t.Fatalf("no error naming both boots:\n%s", s)
+	}
+	// A boot silent for longer than the lease that comes back is a restart
+	// again (its id was handed over long ago).
+	now = now.Add(2 * time.Second)
+	send("g", "old", shared.Event{Type: shared.EventOpen, Session: "o2", User: 5})
+	if g := l.gateways["g"]; g.boot != "old" {
+		t.Fatalf("a boot back after the lease is not taken as a restart: boot %s", g.boot)
 	}
 }

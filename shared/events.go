@@ -1,7 +1,9 @@
 package shared
 
 import (
+	"errors"
 	"slices"
+	"time"
 
 	json "github.com/goccy/go-json"
 )
@@ -220,3 +222,42 @@ func (b *ControlBuilder) Finish() []byte {
 	b.n = 0
 	return b.buf
 }
+
+// Announcement is the payload of a PresenceUp message: which presence
+// instance announces itself, and when it started. Gateways treat any message
+// there as "resend your sessions" and ignore the payload (an empty one, from
+// an older presence, means the same); presences use it to find each other,
+// since two on one prefix would double every notification.
+type Announcement struct {
+	Instance string    `json:"instance"`
+	Started  time.Time `json:"started"`
+}
+
+// Precedes reports whether a is the established one of two presences: the
+// earlier start, ties broken by the smaller instance id. Both sides compute
+// the same answer from the same two announcements.
+func (a Announcement) Precedes(b Announcement) bool {
+	if !a.Started.Equal(b.Started) {
+		return a.Started.Before(b.Started)
+	}
+	return a.Instance < b.Instance
+}
+
+// MarshalAnnouncement encodes an announcement for the wire.
+func MarshalAnnouncement(a *Announcement) ([]byte, error) { return json.Marshal(a) }
+
+// UnmarshalAnnouncement decodes an announcement; an empty instance id is an
+// error, so an empty or foreign payload is never taken for a presence.
+func UnmarshalAnnouncement(data []byte, a *Announcement) error {
+	*a = Announcement{}
+	if err := json.Unmarshal(data, a); err != nil {
+		return err
+	}
+	if a.Instance == "" {
+		return ErrNoInstance
+	}
+	return nil
+}
+
+// ErrNoInstance is returned for an announcement without an instance id.
+var ErrNoInstance = errors.New("shared: announcement without an instance id")
