@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -88,6 +91,13 @@ func startPresence(t *testing.T, ns *server.Server, log *slog.Logger, cfg presen
 		}
 	}
 	t.Cleanup(stop)
+	// Once a presence answers pings, its subscriptions are in place (it
+	// subscribes to events first, on the same connection).
+	nc := alotest.Conn(t, ns)
+	alotest.WaitFor(t, alotest.Timeout, "presence answering", func() bool {
+		_, err := nc.Request(shared.MustSubjects(cfg.Prefix).PresencePing(), nil, 100*time.Millisecond)
+		return err == nil
+	})
 	return svc, stop
 }
 
@@ -311,5 +321,86 @@ func TestPresenceRestartFindsNobody(t *testing.T) {
 	}
 	if strings.Contains(logB.String(), "level=ERROR") {
 		t.Fatalf("restarted presence logged an error:\n%s", logB.String())
+	}
+}
+
+// heapMB returns the live heap after a collection, in MiB.
+func heapMB() float64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
+}
+
+// forge publishes n batches of huge fake users straight onto the events
+// subject, as anyone could with NATS permissions off: each nearly 1 MiB,
+// 3,000 opens of 30 random friends, each batch under its own gateway id
+// (distinct ids defeat any per-gateway bound alone).
+func forge(t *testing.T, ns *server.Server, n int) {
+	t.Helper()
+	nc := alotest.Conn(t, ns)
+	subjects := shared.MustSubjects("")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		b := shared.Batch{Gateway: fmt.Sprint("forged-", i), Boot: "x"}
+		for j := range 3000 {
+			f := make([]int64, 30)
+			for k := range f {
+				f[k] = 1 + rng.Int64N(10_000_000)
+			}
+			b.Events = append(b.Events, shared.Event{Type: shared.EventOpen, Session: fmt.Sprint("f", i, "-", j), User: 1_000_000 + int64(i*3000+j), Friends: f})
+		}
+		data, err := shared.MarshalBatch(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish(subjects.Events(), data); err != nil {
+			t.Fatalf("forged batch of %d bytes: %v", len(data), err)
+		}
+	}
+}
+
+// Forged batches of huge fake users (issue 11 item 4: 20 of them added
+// 465 MB to presence) cost bounded memory: what presence accepts from the
+// bus is capped per gateway id, in gateway ids, and in events per second per
+// id, each bound logged; and a real gateway's users are not touched. The
+// bounds here are small so that the test is quick; the defaults (Config)
+// bound the same way, higher.
+func TestForgedTrafficCostsBoundedMemory(t *testing.T) {
+	ns := natsServer(t, 0)
+	var logs logBuffer
+	cfg := presence.Config{Rebuild: -1, MaxGateways: 4, MaxGatewaySessions: 1000, MaxEventsPerSecond: 5000}
+	if os.Getenv("ALO_FORGE_UNBOUNDED") != "" {
+		// For comparison, as presence was: nothing bounded.
+		cfg.MaxGateways, cfg.MaxGatewaySessions, cfg.MaxEventsPerSecond = 1<<30, 1<<30, 1<<30
+	}
+	svc, _ := startPresence(t, ns, logs.logger(), cfg)
+	real := newFakeGateway(t, ns, "real", "b1")
+	watcher := countUser(t, ns, 2)
+	real.send(shared.Event{Type: shared.EventOpen, Session: "w", User: 2, Friends: []int64{1}})
+	alotest.WaitFor(t, alotest.Timeout, "the real session ready", func() bool { _, ok := real.state("w"); return ok })
+
+	before := heapMB()
+	sent := time.Now()
+	forge(t, ns, 20)
+	// Presence handles events in order: once a batch sent after the forged
+	// ones is answered, it has had them all.
+	real.send(shared.Event{Type: shared.EventOpen, Session: "barrier", User: 3})
+	alotest.WaitFor(t, 6*alotest.Timeout, "the forged batches handled", func() bool { _, ok := real.state("barrier"); return ok })
+	t.Logf("forged batches handled after %v", time.Since(sent))
+	after := heapMB()
+	t.Logf("heap %.1f MiB before 20 forged batches, %.1f MiB after (+%.1f MiB)", before, after, after-before)
+	if after-before > 64 {
+		t.Fatalf("20 forged batches grew the heap by %.1f MiB", after-before)
+	}
+	waitLog(t, &logs, "level=WARN", "one gateway too many", "limit=4")
+	waitLog(t, &logs, "level=WARN", "sessions presence holds", "limit=1000")
+	t.Logf("presence holds %+v", svc.Stats())
+
+	// The real gateway's user still works: a friend coming online reaches it.
+	real.send(shared.Event{Type: shared.EventOpen, Session: "x", User: 1})
+	alotest.WaitFor(t, alotest.Timeout, "the watcher told", func() bool { return watcher.Load() == 1 })
+	if _, ok := real.state("x"); !ok {
+		alotest.WaitFor(t, alotest.Timeout, "the new session ready", func() bool { _, ok := real.state("x"); return ok })
 	}
 }
