@@ -334,6 +334,10 @@ func (s *Service) announce(inbox string) {
 
 // answer tells a presence that announced itself, or probes, that we exist.
 func (s *Service) answer(to string) {
+	if s.subjects.Internal(to) {
+		s.rlog.Warn("forged_reply", "refusing to answer onto an alo subject", "reply", to)
+		return
+	}
 	data, _ := shared.MarshalAnnouncement(&s.me)
 	if err := s.nc.Publish(to, data); err != nil {
 		s.rlog.Warn("answer_failed", "answering a presence failed", "err", err)
@@ -365,6 +369,10 @@ func (s *Service) ping(m *nats.Msg) {
 			s.answer(m.Reply)
 			return
 		}
+	}
+	if s.subjects.Internal(m.Reply) {
+		s.rlog.Warn("forged_reply", "refusing to answer onto an alo subject", "reply", m.Reply)
+		return
 	}
 	s.mu.Lock()
 	body, _ := json.Marshal(s.stats)

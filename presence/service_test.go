@@ -404,3 +404,33 @@ func TestForgedTrafficCostsBoundedMemory(t *testing.T) {
 		alotest.WaitFor(t, alotest.Timeout, "the new session ready", func() bool { _, ok := real.state("x"); return ok })
 	}
 }
+
+// A ping or an announcement whose reply subject is one of ALO's own (a
+// user's subject, say) is forged: presence must not answer onto it, or its
+// answer would reach that user's clients.
+func TestForgedReplySubjectsAreNotAnswered(t *testing.T) {
+	ns := natsServer(t, 0)
+	var logs logBuffer
+	startPresence(t, ns, logs.logger(), presence.Config{Rebuild: -1})
+	victim := countUser(t, ns, 7)
+	nc := alotest.Conn(t, ns)
+	subjects := shared.MustSubjects("")
+	other, _ := shared.MarshalAnnouncement(&shared.Announcement{Instance: "p-forged", Started: time.Now().Add(time.Hour)})
+	for _, m := range []*nats.Msg{
+		{Subject: subjects.PresencePing(), Reply: subjects.User(7)},
+		{Subject: subjects.PresencePing(), Reply: subjects.User(7), Data: other},
+		{Subject: subjects.PresenceUp(), Reply: subjects.User(7), Data: other},
+	} {
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLog(t, &logs, "refusing to answer")
+	// A real ping after them is answered, so presence has seen them all.
+	if _, err := nc.Request(subjects.PresencePing(), nil, alotest.Timeout); err != nil {
+		t.Fatal(err)
+	}
+	if n := victim.Load(); n != 0 {
+		t.Fatalf("user 7 got %d messages from forged reply subjects", n)
+	}
+}
