@@ -74,14 +74,23 @@ type cookieKeys struct {
 }
 
 type cookieKey struct {
-	macs sync.Pool // hash.Hash: HMAC under this key
+	macs sync.Pool // *cookieMAC under this key
+}
+
+// cookieMAC is an HMAC with room for its input and output, kept together so
+// that computing one allocates nothing (buffers passed to an interface's
+// methods would escape).
+type cookieMAC struct {
+	h   hash.Hash
+	msg [1 + 16 + 2]byte
+	sum [sha256.Size]byte
 }
 
 func newCookieKey() *cookieKey {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // never fails (crypto/rand's promise since Go 1.24)
 	k := &cookieKey{}
-	k.macs.New = func() any { return hmac.New(sha256.New, secret) }
+	k.macs.New = func() any { return &cookieMAC{h: hmac.New(sha256.New, secret)} }
 	return k
 }
 
@@ -161,16 +170,13 @@ func (c *Cookies) Verify(addr netip.AddrPort, cookie string) bool {
 // bytes long. Only the low byte of the window number is in it: each window
 // has its own secret, so the byte only says which of the two to use.
 func (k *cookieKey) mac(dst []byte, epoch byte, addr netip.AddrPort) {
-	h := k.macs.Get().(hash.Hash)
-	h.Reset()
-	var msg [1 + 16 + 2]byte
-	msg[0] = epoch
+	m := k.macs.Get().(*cookieMAC)
+	m.h.Reset()
+	m.msg[0] = epoch
 	ip := addr.Addr().Unmap().As16()
-	copy(msg[1:17], ip[:])
-	binary.BigEndian.PutUint16(msg[17:], addr.Port())
-	h.Write(msg[:])
-	var sum [sha256.Size]byte
-	full := h.Sum(sum[:0])
-	copy(dst, full[:cookieMACLen])
-	k.macs.Put(h)
+	copy(m.msg[1:17], ip[:])
+	binary.BigEndian.PutUint16(m.msg[17:], addr.Port())
+	m.h.Write(m.msg[:])
+	copy(dst, m.h.Sum(m.sum[:0])[:cookieMACLen])
+	k.macs.Put(m)
 }
