@@ -77,8 +77,8 @@ func TestCookieTampered(t *testing.T) {
 				continue
 			}
 			forged := cookie[:i] + string(r) + cookie[i+1:]
-			// The last character carries 4 bits of the MAC and 2 that
-			// do not decode; base64url's strict decoding refuses those.
+			// 9 bytes are 12 base64 characters exactly: every
+			// character carries 6 bits of the cookie.
 			if c.Verify(addr, forged) {
 				t.Fatalf("forged %q (from %q) verifies", forged, cookie)
 			}
