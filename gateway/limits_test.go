@@ -450,7 +450,8 @@ func TestFriendUnionWithin(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { FriendUnionWithin([][]int64{seq(1, 50), seq(30, 50)}, 60) }); n > 0 {
+	lists := [][]int64{seq(1, 50), seq(30, 50)}
+	if n := testing.AllocsPerRun(100, func() { FriendUnionWithin(lists, 60) }); n > 0 {
 		t.Errorf("%v allocations", n)
 	}
 }
