@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -265,7 +266,7 @@ func (a *Admission) Admit(ip netip.Addr) (Lease, error) {
 		a.total.Add(-1)
 		return Lease{}, err
 	}
-	l.total = true
+	l.a, l.total = a, true
 	return l, nil
 }
 
@@ -273,7 +274,13 @@ func (a *Admission) Admit(ip netip.Addr) (Lease, error) {
 // not the total: for a listener whose connections must not count against
 // MaxConns (the HTTP one, so that /healthz keeps working when the gateway
 // is full).
+//
+// A connection without an IP address (a pipe, a Unix socket: the zero Addr)
+// has no source to count it against, and is admitted by this part.
 func (a *Admission) AdmitSource(ip netip.Addr) (Lease, error) {
+	if !ip.IsValid() {
+		return Lease{}, nil
+	}
 	k := keyOf(ip)
 	if err := a.ips.acquire(k, a.cfg.MaxConnsPerIP, true, true); err != nil {
 		return Lease{}, err
@@ -299,6 +306,18 @@ func (a *Admission) takeTotal() error {
 		return refusedTotal
 	}
 	return nil
+}
+
+// RemoteIP is the IP address a connection comes from; the zero Addr for one
+// that is not IP.
+func RemoteIP(c net.Conn) netip.Addr {
+	switch a := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr()
+	case *net.UDPAddr:
+		return a.AddrPort().Addr()
+	}
+	return netip.Addr{}
 }
 
 // Conns is how many admitted connections count against MaxConns now.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -148,6 +149,34 @@ func TestAdmissionLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAdmissionWithoutAddress(t *testing.T) {
+	a, _ := newTestAdmission(t, AdmissionConfig{MaxConnsPerIP: 1, ConnRatePerIP: 1, ConnBurstPerIP: 1, MaxConns: 16})
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	ip := RemoteIP(c1)
+	if ip.IsValid() {
+		t.Fatalf("a pipe has address %v", ip)
+	}
+	var leases []Lease
+	for i := range 16 { // not against one source's limits: only the total
+		l, err := a.Admit(ip)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		leases = append(leases, l)
+	}
+	if _, err := a.Admit(ip); !errors.Is(err, ErrConnsTotal) {
+		t.Fatalf("over the total: %v", err)
+	}
+	for _, l := range leases {
+		l.Release()
+	}
+	if a.Conns() != 0 || a.Sources() != 0 {
+		t.Fatalf("%d connections, %d sources after the releases", a.Conns(), a.Sources())
 	}
 }
 

@@ -49,7 +49,9 @@ func (l *Limits) Register(fs *flag.FlagSet) {
 func DefaultMaxConns() int {
 	a, err := gateway.NewAdmission(gateway.AdmissionConfig{})
 	if err != nil {
-		return 0 // a file limit below the reserve: no cap rather than none possible
+		// The file limit leaves less than the reserve and 16: no default
+		// cap can be kept, and the operator sets one (or raises ulimit -n).
+		return 0
 	}
 	return a.Config().MaxConns
 }
