@@ -6,6 +6,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/alo-presence/alo/shared"
 )
 
@@ -61,6 +63,9 @@ type Config struct {
 	// drops them (and the gateway resynchronises). Default 262144: a
 	// reconnect storm's notifications, at 8 bytes a slot.
 	Inbox int
+	// Metrics is where the gateway registers its Prometheus metrics
+	// (docs/OPERATIONS.md), labelled with its ID. Default nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Defaults of Config, also used by the binaries' flags.

@@ -37,6 +37,7 @@ type dispatcher struct {
 
 func (d *dispatcher) dispatch(m *nats.Msg) {
 	srv := d.srv
+	srv.metrics.recvAt.Store(nanotime())
 	if uid, ok := srv.subjects.ParseUser(m.Subject); ok {
 		d.toUser(uid, m.Data)
 		return
@@ -44,6 +45,7 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 	switch m.Subject {
 	case d.ctl:
 		if err := shared.UnmarshalControl(m.Data, &d.control); err != nil {
+			srv.metrics.busDropped[busDropControl].Inc()
 			srv.rlog.Warn("bad control", "bad control message", "err", err)
 			return
 		}
@@ -72,11 +74,13 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 func (d *dispatcher) toUser(uid int64, data []byte) {
 	srv := d.srv
 	if bytes.IndexByte(data, '\n') >= 0 {
+		srv.metrics.busDropped[busDropUserMessage].Inc()
 		srv.rlog.Debug("user message line break", "dropped a user message with a line break", "user", uid)
 		return
 	}
 	m := &d.msg
 	if err := shared.DecodeClient(data, m, srv.cfg.MaxFriends); err != nil {
+		srv.metrics.busDropped[busDropUserMessage].Inc()
 		srv.rlog.Debug("user message not json", "dropped a user message that is not a JSON object", "user", uid, "err", err)
 		return
 	}

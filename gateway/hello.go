@@ -18,7 +18,8 @@ import (
 // deadline around the call. Without a session hello returns the disconnect
 // whose error the transport tells the client before closing. c is the
 // connection (nil for UDP), so that shutdown lets its writer say goodbye.
-func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer func(*session)) (*session, *disconnect) {
+func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer func(*session)) (_ *session, refused *disconnect) {
+	defer func() { srv.metrics.hello(refused) }()
 	var m shared.ClientMessage
 	for {
 		msg, d := next()

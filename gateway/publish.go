@@ -178,6 +178,7 @@ func (p *publisher) flush() {
 		err = p.srv.nc.Publish(p.subject, p.w.Bytes())
 	}
 	if err != nil {
+		p.srv.metrics.publishFailures.Inc()
 		if !p.failed {
 			p.srv.log.Warn("publishing session events failed; will resync", "err", err)
 		}
@@ -195,6 +196,7 @@ func (p *publisher) sync() {
 	p.due.Stop()
 	p.gen++
 	srv := p.srv
+	srv.metrics.resyncs.Inc()
 	srv.mu.RLock()
 	all := make([]*session, 0, len(srv.sessions))
 	for _, s := range srv.sessions {

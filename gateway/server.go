@@ -23,6 +23,7 @@ type Server struct {
 	log      *slog.Logger
 	rlog     *shared.RateLog // for what anything on the bus can trigger
 	claim    *claim          // this run's claim on cfg.ID (claim.go)
+	metrics  *metrics
 	cfg      Config
 	subjects shared.Subjects
 	boot     string // distinguishes this run of the gateway from earlier ones
@@ -75,6 +76,9 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 		conns:    make(map[net.Conn]bool),
 	}
 	srv.claim = newClaim(srv)
+	if srv.metrics, err = newMetrics(srv, cfg.Metrics); err != nil {
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
 	// NATS drops what a subscription's channel cannot take (a burst bigger
 	// than Inbox): the sessions it was for would miss a state, so a drop
 	// makes the gateway resend its sessions, and presence sends each one
@@ -82,6 +86,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 	prev := nc.ErrorHandler()
 	nc.SetErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrSlowConsumer) {
+			srv.metrics.slowConsumer.Inc()
 			srv.requestResync()
 		}
 		if prev != nil {
@@ -106,6 +111,8 @@ func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*sessio
 		done:    make(chan struct{}),
 		tokens:  float64(srv.cfg.RateBurst),
 		last:    time.Now(),
+		// openedAt: the hello's time, for alo_gateway_hello_to_ready_seconds.
+		openedAt: nanotime(),
 	}
 	s.writer = func() { writer(s) }
 	if err := srv.claim.refusal(); err != nil {
@@ -120,6 +127,7 @@ func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*sessio
 	if err != nil {
 		return nil, err
 	}
+	srv.metrics.accepted.Inc()
 	srv.publishEvent(shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends})
 	s.debug("session open", "friends", len(s.friends))
 	return s, nil
@@ -139,6 +147,7 @@ func (srv *Server) end(s *session) {
 	srv.mu.Lock()
 	srv.removeLocked(s)
 	srv.mu.Unlock()
+	srv.metrics.closed(s.closedBy())
 	s.debug("session closed", "reason", s.closedBy().reason.String())
 }
 

@@ -43,8 +43,12 @@ type session struct {
 	// after the one that closes the connection and calls finish (a second
 	// finish would close done twice).
 	writing bool
-	writer  func()        // the transport's writer
-	done    chan struct{} // closed by finish, once the connection is closed
+	// For the latency metrics (metrics.go), monotonic nanoseconds: the
+	// hello, the oldest notification queued since the writer last took the
+	// queue, and the oldest one in what it is writing.
+	openedAt, queuedAt, writingAt int64
+	writer                        func()        // the transport's writer
+	done                          chan struct{} // closed by finish, once the connection is closed
 }
 
 // debug logs at debug level with the session's identity, building nothing
@@ -62,14 +66,17 @@ func (s *session) handle(data []byte) *disconnect {
 		return d
 	}
 	if len(trimSpace(data)) == 0 {
+		s.srv.metrics.msgIn[msgKeepalive].Inc()
 		return nil // keep-alive
 	}
 	m := &s.msg
 	if err := shared.DecodeClient(data, m, s.srv.cfg.MaxFriends); err != nil {
+		s.srv.metrics.msgIn[msgInvalid].Inc()
 		// The framing survives a bad message: say so, and carry on.
 		s.sendError(asProtocolError(err))
 		return nil
 	}
+	s.srv.metrics.message(m, false)
 	if m.HasUserID && m.UserID != s.user {
 		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeUserMismatch,
 			Message: "user_id differs from this session's; open a new connection for another user"})
@@ -120,6 +127,7 @@ func (s *session) deliver(data []byte, state bool, about int64, online bool) {
 	if state {
 		s.known = s.setKnownLocked(about, online)
 	}
+	s.srv.metrics.queued(s, state)
 	s.appendLocked(func(b []byte) []byte { return append(b, data...) })
 }
 
@@ -141,6 +149,7 @@ func (s *session) apply(st *shared.SessionState) {
 	}
 	if !s.ready {
 		s.ready = true
+		s.srv.metrics.ready(s)
 		s.appendLocked(func(b []byte) []byte { return shared.AppendReady(b, s.id) })
 	}
 }
@@ -216,6 +225,7 @@ func (s *session) next(buf []byte, pending func() bool) (out []byte, closing, mo
 	if s.dc == dcSlow {
 		out = out[:0]
 	}
+	s.srv.metrics.handed(s, len(out))
 	if len(out) == 0 && s.dc == nil && (pending == nil || !pending()) {
 		s.writing = false
 		s.out = nil // an idle session holds no buffer

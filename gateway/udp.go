@@ -216,6 +216,7 @@ func (u *udpServer) hello(addr netip.AddrPort, data []byte, now time.Time) {
 	s.debug("udp session", "remote", addr.String())
 	us.s = s
 	u.sessions[addr] = us
+	srv.metrics.connsUDP.Add(1)
 }
 
 // reply sends an error to an address without a session.
@@ -268,6 +269,7 @@ func (u *udpServer) writeLoop(us *udpSession, s *session) {
 		}
 		if closing {
 			us.ended = true
+			u.srv.metrics.connsUDP.Add(-1)
 			u.srv.end(s)
 			us.mu.Unlock()
 			close(us.done)

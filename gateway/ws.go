@@ -136,12 +136,14 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseWS(c, unavailable(errClosing))
 		return
 	}
+	srv.metrics.connsWS.Add(1)
 	// The connection runs in its own goroutine so that this handler
 	// returns, and net/http releases what it holds for the request.
 	go func() {
 		defer srv.wg.Done()
 		wc, s := srv.wsHello(c, pending, h.cfg)
 		if s == nil {
+			srv.metrics.connsWS.Add(-1)
 			srv.untrack(c)
 			return
 		}
@@ -149,6 +151,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// grown on the hello: an idle connection's stack is most of
 		// what it costs.
 		srv.wg.Go(func() {
+			defer srv.metrics.connsWS.Add(-1)
 			defer srv.untrack(c)
 			defer c.Close()
 			srv.readSession(s, wc.sessionReader(s))

@@ -67,6 +67,10 @@ type index struct {
 	// quiet mutes every notification. Only the ledger sets it, for its
 	// rebuild (see ledger.beginRebuild): the index's view is partial then.
 	quiet bool
+	// obs hears every transition (metrics.go, feed.go); why is the reason
+	// of the removals under way, set by the ledger.
+	obs *observer
+	why string
 }
 
 func newIndex(policy Policy, subjects shared.Subjects, out notifier) *index {
@@ -145,6 +149,7 @@ func (x *index) transition(u *user, online bool) {
 	if x.quiet {
 		return
 	}
+	x.obs.transition(u, online, x.why)
 	for _, w := range x.watchers[u.id] {
 		if x.visible(w, u) {
 			x.out.notify(w, u.id, online)

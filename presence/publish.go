@@ -21,6 +21,7 @@ type publisher struct {
 	// mute drops everything: a presence standing by for another publishes
 	// nothing.
 	mute bool
+	m    *metrics // nil in tests that drive the state machine directly
 }
 
 // maxControlBytes cuts control messages below the payload limit (1 MiB by
@@ -44,6 +45,7 @@ func (p *publisher) notify(to *user, about int64, online bool) {
 	p.end()
 	p.buf = shared.AppendState(p.buf[:0], about, online)
 	p.publish(to.subject, p.buf)
+	p.count(countNotification)
 }
 
 func (p *publisher) session(gw string, st shared.SessionState) {
@@ -51,6 +53,7 @@ func (p *publisher) session(gw string, st shared.SessionState) {
 		p.end()
 		p.ctlGW = gw
 	}
+	p.count(countSnapshot)
 	p.add(&st, min(p.limit(), maxControlBytes), p.limit())
 }
 
@@ -94,6 +97,7 @@ func (p *publisher) askSync(gw string) {
 	p.end()
 	data, _ := shared.MarshalControl(&shared.Control{Sync: true})
 	p.publish(p.subjects.Gateway(gw), data)
+	p.count(countResync)
 }
 
 // end sends the pending control message, if any.

@@ -13,6 +13,7 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alo-presence/alo/shared"
 )
@@ -61,6 +62,10 @@ type Config struct {
 	// resync it belonged to is asked for again. Default 200,000 (a gateway
 	// resends at most its 20,000 sessions at once).
 	MaxEventsPerSecond int
+
+	// Metrics is where presence registers its Prometheus metrics
+	// (docs/OPERATIONS.md). Default nil: none.
+	Metrics prometheus.Registerer
 }
 
 // The defaults of Config's bounds.
@@ -138,6 +143,9 @@ type Service struct {
 
 	mu    sync.Mutex // guards stats, read by the ping responder
 	stats stats
+
+	metrics *metrics
+	obs     *observer // metrics and the change feed, for the index
 }
 
 // New returns a presence service that talks through nc.
@@ -150,8 +158,13 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("presence: %w", err)
 	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("presence: metrics: %w", err)
+	}
 	return &Service{nc: nc, log: log, cfg: cfg, subjects: subjects,
-		rlog: shared.NewRateLog(log, 0), dupLog: shared.NewRateLog(log, 30*time.Second)}, nil
+		rlog: shared.NewRateLog(log, 0), dupLog: shared.NewRateLog(log, 30*time.Second),
+		metrics: m, obs: &observer{m: m}}, nil
 }
 
 // Run serves until ctx is done, then returns after every goroutine it started
@@ -186,7 +199,7 @@ func (s *Service) Run(ctx context.Context) error {
 	reconnected := s.nc.StatusChanged(nats.CONNECTED)
 	defer s.nc.RemoveStatusListener(reconnected)
 
-	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.rlog}
+	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.rlog, m: s.metrics}
 	var st *ledger
 	rebuild := time.NewTimer(0)
 	defer rebuild.Stop()
@@ -196,6 +209,7 @@ func (s *Service) Run(ctx context.Context) error {
 	begin := func(rebuildFor time.Duration) {
 		st = newLedger(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
 		st.log = s.rlog
+		st.idx.obs = s.obs
 		st.lim = limits{s.cfg.MaxGateways, s.cfg.MaxGatewaySessions, s.cfg.MaxFriends, s.cfg.MaxEventsPerSecond}
 		if rebuildFor > 0 {
 			st.beginRebuild()
@@ -248,8 +262,10 @@ func (s *Service) Run(ctx context.Context) error {
 				s.rlog.Warn("bad_batch", "bad event batch", "subject", m.Subject, "bytes", len(m.Data), "err", err)
 				continue
 			}
-			st.apply(&batch, time.Now())
+			applied := time.Now()
+			st.apply(&batch, applied)
 			out.end()
+			since(s.metrics.batch, applied)
 			// Let a burst through before the bookkeeping below.
 			if len(msgs) > 0 {
 				continue
@@ -265,6 +281,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if st.rebuilding && !s.standby.Load() {
 				st.finishRebuild()
 				out.end()
+				s.metrics.rebuild.Set(time.Since(started).Seconds())
 				s.log.Info("rebuild done", "users", len(st.idx.users), "gateways", len(st.gateways))
 			}
 		case <-reconnected:
@@ -290,7 +307,9 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 				continue
 			}
+			s.metrics.countWatches(st.idx)
 			for _, id := range st.expire(time.Now()) {
+				s.metrics.leasesExpired.Inc()
 				s.rlog.Warn("lease_expired", "gateway lease expired", "gateway", id)
 			}
 			out.end()
@@ -298,12 +317,14 @@ func (s *Service) Run(ctx context.Context) error {
 				// NATS dropped events because we fell behind: the digests
 				// would catch it, but a full resync is quicker.
 				s.rlog.Warn("events_dropped", "events dropped, resynchronising", "dropped", d-dropped)
+				s.metrics.natsDropped.Add(float64(d - dropped))
 				dropped = d
 				s.announce(inbox)
 			}
 		}
 		s.mu.Lock()
 		s.stats = st.stats()
+		s.metrics.state(s.stats)
 		s.mu.Unlock()
 	}
 }
@@ -327,6 +348,7 @@ func (s *Service) peer(m *nats.Msg) (shared.Announcement, bool) {
 // presence who we are; they answer on inbox.
 func (s *Service) announce(inbox string) {
 	data, _ := shared.MarshalAnnouncement(&s.me)
+	s.metrics.resyncsAsked.Inc()
 	if err := s.nc.PublishMsg(&nats.Msg{Subject: s.subjects.PresenceUp(), Reply: inbox, Data: data}); err != nil {
 		s.rlog.Warn("announce_failed", "announce failed", "err", err)
 	}

@@ -63,7 +63,10 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 		if err != nil {
 			return err
 		}
-		return run(ctx, log, bus, pcfg, gatewayConfig(), func(ctx context.Context, srv *gateway.Server) error {
+		gcfg := gatewayConfig()
+		reg := cli.NewRegistry()
+		pcfg.Metrics, gcfg.Metrics, transports.Metrics = reg, reg, reg
+		return run(ctx, log, bus, pcfg, gcfg, func(ctx context.Context, srv *gateway.Server) error {
 			return transports.Serve(ctx, log, srv, *tcp, httpAddr)
 		})
 	}

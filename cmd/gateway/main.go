@@ -25,6 +25,8 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	config := cli.GatewayFlags(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg := config()
+		reg := cli.NewRegistry()
+		cfg.Metrics, transports.Metrics = reg, reg
 		nc, err := bus.Connect(ctx, "alo-gateway "+cfg.ID, log)
 		if err != nil {
 			return err

@@ -30,12 +30,16 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 			return err
 		}
 		defer nc.Close()
+		reg := cli.NewRegistry()
+		cfg.Metrics = reg
 		svc, err := presence.New(nc, log, cfg)
 		if err != nil {
 			return err
 		}
+		mux := cli.HealthMux(svc.Ready, svc.Stats)
+		cli.HandleMetrics(mux, reg)
 		return cli.RunAll(ctx, svc.Run, func(ctx context.Context) error {
-			return cli.ServeHTTP(ctx, log, httpAddr, cli.HealthMux(svc.Ready, svc.Stats))
+			return cli.ServeHTTP(ctx, log, httpAddr, mux)
 		})
 	}
 }

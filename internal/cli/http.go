@@ -23,7 +23,7 @@ type HTTPFlags struct {
 
 // Register adds --http (with the given default) and --health-probe to fs.
 func (h *HTTPFlags) Register(fs *flag.FlagSet, def string) {
-	fs.StringVar(&h.Addr, "http", def, "`address` for HTTP: /healthz, /readyz; on gateways also the demo page at / and the WebSocket at /ws (empty: off)")
+	fs.StringVar(&h.Addr, "http", def, "`address` for HTTP: /healthz, /readyz, /metrics (Prometheus); on gateways also the demo page at / and the WebSocket at /ws (empty: off)")
 	fs.StringVar(&h.Probe, "health-probe", "", "only GET this `URL` and exit 0 if it answers 200, 1 otherwise (for container health checks)")
 }
 

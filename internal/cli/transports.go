@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/alo-presence/alo/gateway"
 	"github.com/alo-presence/alo/web"
 )
@@ -21,6 +23,8 @@ type TransportFlags struct {
 	UDPIdle   time.Duration
 	WSOrigins string
 	WSPing    time.Duration
+	// Metrics, if set, is served at /metrics on the HTTP address.
+	Metrics prometheus.Gatherer
 }
 
 // Register adds --udp (with the given default), --udp-idle, --ws-origins and
@@ -110,6 +114,7 @@ func (f *TransportFlags) Serve(ctx context.Context, log *slog.Logger, srv *gatew
 	if err != nil {
 		return err
 	}
+	HandleMetrics(mux, f.Metrics)
 	ls, err := f.Listen(log, tcp)
 	if err != nil {
 		return err
