@@ -193,4 +193,3 @@ func gathered(t testing.TB, g prometheus.Gatherer, name string, labels ...string
 	}
 	return 0
 }
-
