@@ -22,9 +22,10 @@ const (
 	reasonWrite                      // a write failed or timed out
 	reasonUnavailable                // the gateway could not open the session
 	reasonShutdown                   // the gateway is stopping
+	reasonKicked                     // a backend kicked the user (kick.go)
 )
 
-var reasons = [...]string{"client closed", "logout", "protocol error", "idle", "slow consumer", "write failed", "unavailable", "shutdown"}
+var reasons = [...]string{"client closed", "logout", "protocol error", "idle", "slow consumer", "write failed", "unavailable", "shutdown", "kicked"}
 
 func (r reason) String() string { return reasons[r] }
 

@@ -52,6 +52,9 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 		if d.control.Sync {
 			srv.requestResync()
 		}
+		for i := range d.control.Kicks {
+			srv.kick(&d.control.Kicks[i])
+		}
 		for i := range d.control.Sessions {
 			st := &d.control.Sessions[i]
 			srv.mu.RLock()

@@ -194,7 +194,7 @@ func (m *metrics) closed(d *disconnect) {
 	}
 }
 
-var reasonLabels = [...]string{"client_closed", "logout", "protocol_error", "idle", "slow_consumer", "write_failed", "unavailable", "shutdown"}
+var reasonLabels = [...]string{"client_closed", "logout", "protocol_error", "idle", "slow_consumer", "write_failed", "unavailable", "shutdown", "kicked"}
 
 // queued notes, under s.mu, that a notification is queued for s: the
 // oldest one queued since the last write is the one whose latency counts.

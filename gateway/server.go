@@ -143,7 +143,7 @@ func (srv *Server) end(s *session) {
 	if !registered {
 		return
 	}
-	srv.publishEvent(shared.Event{Type: shared.EventClose, Session: s.id, User: s.user})
+	srv.publishEvent(shared.Event{Type: shared.EventClose, Session: s.id, User: s.user, Reason: feedReason(s.closedBy())})
 	srv.mu.Lock()
 	srv.removeLocked(s)
 	srv.mu.Unlock()

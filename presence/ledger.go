@@ -94,6 +94,7 @@ func newLedger(policy Policy, subjects shared.Subjects, lease time.Duration, out
 
 // apply applies one gateway's batch of events.
 func (l *ledger) apply(b *shared.Batch, now time.Time) {
+	l.idx.why = shared.ReasonClosed // for the change feed (feed.go): what ends sessions here
 	g := l.gateways[b.Gateway]
 	var superseded map[string]time.Time
 	if g != nil && g.boot != b.Boot {
@@ -119,7 +120,9 @@ func (l *ledger) apply(b *shared.Batch, now time.Time) {
 			}
 		}
 		superseded[g.boot] = g.lastSeen
+		l.idx.why = shared.ReasonGatewayLost
 		l.dropGateway(g)
+		l.idx.why = shared.ReasonClosed
 		g = nil
 	}
 	if g == nil {
@@ -150,7 +153,9 @@ func (l *ledger) apply(b *shared.Batch, now time.Time) {
 			l.open(g, ev)
 		case shared.EventClose:
 			if sess := g.sessions[ev.Session]; sess != nil {
+				l.idx.why = closeReason(ev.Reason)
 				l.removeSession(g, sess)
+				l.idx.why = shared.ReasonClosed
 			}
 		case shared.EventHeartbeat:
 			l.heartbeat(g, ev, now)
@@ -254,6 +259,7 @@ func (l *ledger) expire(now time.Time) []string {
 	var gone []string
 	for _, g := range l.gateways {
 		if now.Sub(g.lastSeen) > l.lease {
+			l.idx.why = shared.ReasonGatewayLost
 			gone = append(gone, g.id)
 			l.dropGateway(g)
 		}

@@ -144,8 +144,9 @@ type Service struct {
 	mu    sync.Mutex // guards stats, read by the ping responder
 	stats stats
 
-	metrics *metrics
-	obs     *observer // metrics and the change feed, for the index
+	metrics  *metrics
+	obs      *observer           // metrics and the change feed, for the index
+	requests chan backendRequest // the micro service's, for the Run loop (service_micro.go)
 }
 
 // New returns a presence service that talks through nc.
@@ -164,7 +165,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
 	}
 	return &Service{nc: nc, log: log, cfg: cfg, subjects: subjects,
 		rlog: shared.NewRateLog(log, 0), dupLog: shared.NewRateLog(log, 30*time.Second),
-		metrics: m, obs: &observer{m: m}}, nil
+		metrics: m, obs: &observer{m: m}, requests: make(chan backendRequest, requestQueue)}, nil
 }
 
 // Run serves until ctx is done, then returns after every goroutine it started
@@ -198,6 +199,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer ping.Unsubscribe()
 	reconnected := s.nc.StatusChanged(nats.CONNECTED)
 	defer s.nc.RemoveStatusListener(reconnected)
+	svc, err := s.startMicro()
+	if err != nil {
+		return err
+	}
+	defer svc.Stop()
 
 	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.rlog, m: s.metrics}
 	var st *ledger
@@ -270,6 +276,8 @@ func (s *Service) Run(ctx context.Context) error {
 			if len(msgs) > 0 {
 				continue
 			}
+		case req := <-s.requests:
+			s.serveRequest(st, out, req)
 		case <-rebuild.C:
 			// A resync still under way at the end of the window would leave
 			// its sessions out of the rebuilt state, and their watchers would

@@ -60,6 +60,9 @@ type Event struct {
 	// Sessions and Digest describe the gateway's session set in a heartbeat.
 	Sessions int    `json:"sessions,omitempty"`
 	Digest   uint64 `json:"digest,omitempty"`
+	// Reason is, on a close, why the session ended (Reason* in backend.go),
+	// for the change feed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Control is the payload of a Gateway message.
@@ -68,6 +71,8 @@ type Control struct {
 	Sync bool `json:"sync,omitempty"`
 	// Sessions carries state for individual sessions, in order.
 	Sessions []SessionState `json:"sessions,omitempty"`
+	// Kicks ends every session of each user listed (shared/backend.go).
+	Kicks []Kick `json:"kicks,omitempty"`
 }
 
 // SessionState tells a gateway what one session must be told: friends online,
@@ -100,7 +105,7 @@ func MarshalControl(c *Control) ([]byte, error) { return json.Marshal(c) }
 func UnmarshalControl(data []byte, c *Control) error {
 	sessions := c.Sessions[:cap(c.Sessions)]
 	clear(sessions)
-	*c = Control{Sessions: sessions[:0]}
+	*c = Control{Sessions: sessions[:0], Kicks: c.Kicks[:0]}
 	return json.Unmarshal(data, c)
 }
 

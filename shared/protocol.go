@@ -27,6 +27,7 @@ const (
 	CodeUnavailable    = "unavailable"      // the gateway cannot take sessions now
 	CodeBadFrame       = "bad_frame"        // a WebSocket binary frame; messages are text
 	CodeIdleTimeout    = "idle_timeout"     // a UDP session was silent too long
+	CodeKicked         = "kicked"           // a backend ended the user's sessions
 )
 
 // ProtocolError is a problem with what a client sent. Code is one of the

@@ -18,6 +18,9 @@ const DefaultPrefix = "alo"
 //	<prefix>.presence.up     presence → all gateways: "resend your sessions"
 //	<prefix>.presence.ping   request/reply: presence answers while it runs
 //	<prefix>.claim.gw.<id>   gateway ↔ gateways with that id: "this id is mine"
+//	<prefix>.presence.query  backend → presence (nats micro): who is online
+//	<prefix>.presence.kick   backend → presence (nats micro): end a user's sessions
+//	<prefix>.changes.<user>  presence → backends: the change feed, never to clients
 type Subjects struct {
 	prefix string
 	user   string // "<prefix>.user." precomputed: it is on the hot path
@@ -104,6 +107,16 @@ func (s Subjects) PresencePing() string { return s.prefix + ".presence.ping" }
 // later runs, and repeats its claim, so two gateways started with one id find
 // each other.
 func (s Subjects) GatewayClaim(id string) string { return s.prefix + ".claim.gw." + id }
+
+// PresenceService is the subject group of presence's micro service
+// endpoints: PresenceService()+".query" and ".kick".
+func (s Subjects) PresenceService() string { return s.prefix + ".presence" }
+
+// Changes is where presence publishes a user's change feed entries.
+func (s Subjects) Changes(id int64) string { return s.prefix + ".changes." + strconv.FormatInt(id, 10) }
+
+// ChangesAll matches every user's change feed entries.
+func (s Subjects) ChangesAll() string { return s.prefix + ".changes.*" }
 
 // ValidGatewayID reports whether id can be used as a gateway id: it becomes a
 // single subject token.
