@@ -66,6 +66,11 @@ type Config struct {
 	// Metrics is where presence registers its Prometheus metrics
 	// (docs/OPERATIONS.md). Default nil: none.
 	Metrics prometheus.Registerer
+	// NoChanges turns the change feed off (feed.go). Default: on.
+	NoChanges bool
+	// ChangesStream, when named, keeps the change feed in a JetStream
+	// stream (feed.go). Default: no stream.
+	ChangesStream ChangesStream
 }
 
 // The defaults of Config's bounds.
@@ -163,15 +168,22 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("presence: metrics: %w", err)
 	}
-	return &Service{nc: nc, log: log, cfg: cfg, subjects: subjects,
+	s := &Service{nc: nc, log: log, cfg: cfg, subjects: subjects,
 		rlog: shared.NewRateLog(log, 0), dupLog: shared.NewRateLog(log, 30*time.Second),
-		metrics: m, obs: &observer{m: m}, requests: make(chan backendRequest, requestQueue)}, nil
+		metrics: m, obs: &observer{m: m}, requests: make(chan backendRequest, requestQueue)}
+	if !cfg.NoChanges {
+		s.obs.feed = &feed{nc: nc, subjects: subjects, log: s.rlog, m: m}
+	}
+	return s, nil
 }
 
 // Run serves until ctx is done, then returns after every goroutine it started
 // has ended. It returns an error only if it cannot subscribe.
 func (s *Service) Run(ctx context.Context) error {
 	s.me = shared.Announcement{Instance: s.cfg.Instance, Started: time.Now().UTC()}
+	if err := s.ensureStream(ctx); err != nil {
+		return err
+	}
 	msgs := make(chan *nats.Msg, s.cfg.Queue)
 	sub, err := s.nc.ChanSubscribe(s.subjects.Events(), msgs)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
@@ -17,16 +18,28 @@ import (
 // kick (shared/backend.go has the wire types, docs/OPERATIONS.md the
 // interface). The state is the Run loop's alone, so a handler, which runs
 // on a NATS goroutine, only checks the request and hands it to the loop
-// through a bounded channel; the loop answers. A full channel answers
-// "busy" at once: a flood of requests costs the loop nothing.
+// through a bounded channel, then waits for the loop's answer and responds
+// (micro wants the response from its handler: it counts errors and time
+// after the handler returns). A full channel answers "busy" at once: a
+// flood of requests costs the loop nothing.
 
-// requestQueue bounds the requests waiting for the Run loop.
-const requestQueue = 256
+// requestQueue bounds the requests waiting for the Run loop, and
+// requestWait how long a handler waits for its answer.
+const (
+	requestQueue = 256
+	requestWait  = 5 * time.Second
+)
 
 type backendRequest struct {
-	r     micro.Request
-	query []int64               // for query
-	kick  *shared.KickRequestV1 // for kick
+	query  []int64               // for query
+	kick   *shared.KickRequestV1 // for kick
+	answer chan backendAnswer    // buffered: the loop never waits on it
+}
+
+// backendAnswer is the loop's answer: a body, or a micro error.
+type backendAnswer struct {
+	body       any
+	code, desc string
 }
 
 // startMicro adds the micro service on s.nc. Its handlers feed s.requests.
@@ -93,7 +106,7 @@ func (s *Service) handleQuery(r micro.Request) {
 			return
 		}
 	}
-	s.toLoop(backendRequest{r: r, query: q.UserIDs})
+	s.toLoop(r, backendRequest{query: q.UserIDs})
 }
 
 func (s *Service) handleKick(r micro.Request) {
@@ -106,31 +119,46 @@ func (s *Service) handleKick(r micro.Request) {
 	case len(k.Message) > shared.MaxKickMessage || !utf8.ValidString(k.Message):
 		badRequest(r, fmt.Sprintf("message must be valid UTF-8 of at most %d bytes", shared.MaxKickMessage))
 	default:
-		s.toLoop(backendRequest{r: r, kick: &k})
+		s.toLoop(r, backendRequest{kick: &k})
 	}
 }
 
-// toLoop hands a checked request to the Run loop, or answers busy.
-func (s *Service) toLoop(req backendRequest) {
+// toLoop hands a checked request to the Run loop and responds with its
+// answer, or answers busy.
+func (s *Service) toLoop(r micro.Request, req backendRequest) {
 	if s.standby.Load() {
-		_ = req.r.Error(shared.ServiceUnavailable, "standing by: another presence serves this prefix", nil)
+		_ = r.Error(shared.ServiceUnavailable, "standing by: another presence serves this prefix", nil)
 		return
 	}
+	req.answer = make(chan backendAnswer, 1)
 	select {
 	case s.requests <- req:
 	default:
-		_ = req.r.Error(shared.ServiceUnavailable, "busy: too many requests waiting, retry", nil)
+		_ = r.Error(shared.ServiceUnavailable, "busy: too many requests waiting, retry", nil)
+		return
+	}
+	wait := time.NewTimer(requestWait)
+	defer wait.Stop()
+	select {
+	case a := <-req.answer:
+		if a.code != "" {
+			_ = r.Error(a.code, a.desc, nil)
+			return
+		}
+		_ = r.RespondJSON(a.body)
+	case <-wait.C:
+		_ = r.Error(shared.ServiceUnavailable, "busy: no answer in time, retry", nil)
 	}
 }
 
 // serveRequest answers a request from the Run loop, which owns st.
 func (s *Service) serveRequest(st *ledger, out *publisher, req backendRequest) {
 	if st.rebuilding {
-		_ = req.r.Error(shared.ServiceUnavailable, "rebuilding after a start: retry in a moment", nil)
+		req.answer <- backendAnswer{code: shared.ServiceUnavailable, desc: "rebuilding after a start: retry in a moment"}
 		return
 	}
 	if req.kick != nil {
-		_ = req.r.RespondJSON(kickUser(st, out, req.kick))
+		req.answer <- backendAnswer{body: kickUser(st, out, req.kick)}
 		return
 	}
 	resp := shared.QueryResponseV1{Users: make([]shared.UserPresenceV1, len(req.query))}
@@ -141,7 +169,7 @@ func (s *Service) serveRequest(st *ledger, out *publisher, req backendRequest) {
 		}
 		resp.Users[i] = p
 	}
-	_ = req.r.RespondJSON(&resp)
+	req.answer <- backendAnswer{body: &resp}
 }
 
 // kickUser tells every gateway holding a session of the user to end them.

@@ -20,6 +20,7 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	bus.Register(fs)
 	cli.PrefixFlag(fs)
 	config := cli.PresenceFlags(fs)
+	changes := cli.ChangesFlags(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg, err := config()
 		if err != nil {
@@ -32,6 +33,7 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 		defer nc.Close()
 		reg := cli.NewRegistry()
 		cfg.Metrics = reg
+		changes(&cfg)
 		svc, err := presence.New(nc, log, cfg)
 		if err != nil {
 			return err
