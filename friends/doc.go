@@ -62,11 +62,17 @@
 //
 // # Faults
 //
-// The ordered consumer behind a watch recovers by itself from a NATS
-// reconnect or a JetStream restart, resuming at the stream sequence after
-// the last change it delivered, so nothing is lost and nothing is
-// re-delivered out of order. When the watch ends anyway (its consumer could
-// not be re-created), Watch creates a new one, resuming from the last
-// revision it saw, and calls Handler.Resync before delivering anything from
-// it, so the gateway can look up again the users it holds.
+// Watch makes its watch anew on every NATS reconnect, resuming after the
+// last revision it delivered, as soon as JetStream answers (the ordered
+// consumer behind a KV watch recovers by itself only after missing its
+// heartbeats: 20 s after a server restart, measured), and whenever a watch
+// ends (its consumer lost and not made again, the bucket deleted). Each new
+// watch calls Handler.Resync before delivering anything, so the gateway can
+// look up again the users it holds. The bucket keeps one value per key, so
+// a watch that is behind skips the values of a key replaced before it got
+// to them: the last value of every key always arrives, after the earlier
+// ones it delivers. Deleting the bucket and making it again while gateways
+// run starts its revisions again, which the gateways' revisions are not
+// ready for (a watch may even resume on the new bucket at the old
+// revision): restart the gateways after that.
 package friends

@@ -323,3 +323,49 @@ func TestWatchNeedsChange(t *testing.T) {
 		t.Errorf("Watch without Change: %v", err)
 	}
 }
+
+// TestWatchBucketRecreated deletes the bucket under a running watch and
+// makes it again, as a backend might: the watch ends, is made again once the
+// bucket is back (its revisions started again, so resuming after the old
+// ones would wait forever), calls Resync, and delivers the new changes.
+func TestWatchBucketRecreated(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), -1)
+	log, logs := newLog()
+	src, err := Open(ctxT(t), connect(t, ns), Config{Create: true, RetryDelay: 100 * time.Millisecond}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bnc := connect(t, ns)
+	kv := backend(t, bnc, "alo_friends")
+	r := startWatch(t, src)
+	ctx := ctxT(t)
+	for i := range 5 { // revisions 1-5 in the old bucket
+		if _, err := kv.PutString(ctx, "1", fmt.Sprintf("[%d]", i+2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "the old bucket's changes", func() bool { got, _ := r.snapshot(); return len(got) == 5 })
+
+	js, _ := jetstream.New(bnc)
+	if err := js.DeleteKeyValue(ctx, "alo_friends"); err != nil {
+		t.Fatal(err)
+	}
+	// The watch ends when its consumer, gone with the stream, cannot be
+	// made again; only then is the bucket back.
+	waitFor(t, 60*time.Second, "the watch to end", func() bool { return logs.lines("friends watch ended") > 0 })
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "alo_friends", History: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a resync on the new bucket", func() bool { _, n := r.snapshot(); return n >= 2 })
+	if _, err := kv.PutString(ctx, "2", `[7]`); err != nil { // revision 1 of the new bucket
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the new bucket's change", func() bool { got, _ := r.snapshot(); return len(got) == 6 })
+	if got, _ := r.snapshot(); got[5].User != 2 || got[5].Revision != 1 || !slices.Equal(got[5].Friends, []int64{7}) {
+		t.Errorf("change from the new bucket: %+v", got[5])
+	}
+	if logs.lines("revisions started again") != 1 {
+		t.Errorf("no log line about the new bucket's revisions:\n%s", logs.b.String())
+	}
+}
