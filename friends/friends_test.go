@@ -228,7 +228,7 @@ func TestWatchSurvivesRestart(t *testing.T) {
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	ns = startNATS(t, dir, port)
+	startNATS(t, dir, port)
 
 	// The backend writes as soon as JetStream takes writes again.
 	waitFor(t, 30*time.Second, "a put after the restart", func() bool {
@@ -251,6 +251,12 @@ func TestWatchSurvivesRestart(t *testing.T) {
 		got, _ := r.snapshot()
 		return len(got) > 0 && got[len(got)-1].Revision == lastRev
 	})
+	// Recovering by the consumer's own heartbeats takes 10 s or more
+	// (measured 20 s); a new watch after the reconnect takes a fraction of
+	// a second. 8 s is far from both, so a slow machine does not fail this.
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("the changes after the restart took %v to arrive: the watch waited for its heartbeats", took)
+	}
 	got, _ := r.snapshot()
 	if len(got) < 3 || !slices.Equal(got[1].Friends, []int64{3}) || got[len(got)-1].Friends != nil {
 		t.Fatalf("changes %+v: want user 1's [3] after [2], then user 2's, ending with no friends", got)

@@ -30,6 +30,7 @@ type Entry struct {
 	User int64
 	// Friends is sorted, without duplicates or User; nil when the user has
 	// no friends: no key, a deleted or purged key, or a refused value.
+	// Watch hands the same slice to everyone: do not change it in place.
 	Friends []int64
 	// Revision is the bucket revision the list was read at; 0 when the key
 	// does not exist. Revisions of one bucket only grow, so of two entries
