@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,6 +229,11 @@ func TestWatchSurvivesRestart(t *testing.T) {
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
+	lctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	if _, err := src.Lookup(lctx, 1); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Lookup with NATS down: %v, want ErrUnavailable", err)
+	}
+	cancel()
 	startNATS(t, dir, port)
 
 	// The backend writes as soon as JetStream takes writes again.
@@ -374,4 +380,38 @@ func TestWatchBucketRecreated(t *testing.T) {
 	if logs.lines("revisions started again") != 1 {
 		t.Errorf("no log line about the new bucket's revisions:\n%s", logs.b.String())
 	}
+}
+
+// TestWatchReturns checks that Watch returns when its context ends and
+// leaves no goroutine behind, also after a watch was made again.
+func TestWatchReturns(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), -1)
+	nc := connect(t, ns)
+	log, _ := newLog()
+	src, err := Open(ctxT(t), nc, Config{Create: true}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	r := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Watch(ctx, r.handler()) }()
+	waitFor(t, 10*time.Second, "the first watch", func() bool { _, n := r.snapshot(); return n >= 1 })
+	if err := nc.ForceReconnect(); err != nil { // a new watch
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the watch after the reconnect", func() bool { _, n := r.snapshot(); return n >= 2 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not return")
+	}
+	waitFor(t, 10*time.Second, fmt.Sprintf("goroutines back to %d", before), func() bool {
+		return runtime.NumGoroutine() <= before
+	})
 }
