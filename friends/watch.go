@@ -84,7 +84,7 @@ func (s *Source) watchOnce(ctx context.Context, h Handler, last *uint64) (ended 
 		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().State.LastSeq < *last {
 			// The bucket was deleted and created anew: its revisions
 			// started again, and resuming after ours would wait forever.
-			s.log.Warn("friends bucket revisions started again, watching from now", "revision", *last,
+			s.rl.Warn("revisions_reset", "friends bucket revisions started again, watching from now", "revision", *last,
 				"bucket_revision", bs.StreamInfo().State.LastSeq)
 			*last = 0
 		} else {
