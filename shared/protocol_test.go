@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -498,6 +499,22 @@ func BenchmarkDecodeHello(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeHelloV2 is a hello with a token of a typical size (an
+// HS256 JWT with sub, exp, iat and iss) and a status: no allocation once the
+// ClientMessage's buffers have grown.
+func BenchmarkDecodeHelloV2(b *testing.B) {
+	token := "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + strings.Repeat("eyJzdWIiOiIxMjM0NTYi", 8) + ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+	line := []byte(`{"token": "` + token + `", "friends": [2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "status": "away", "text": "in a meeting"}`)
+	var m ClientMessage
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if err := DecodeClient(line, &m, 5000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkEncodeState(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	b.ReportAllocs()
@@ -510,6 +527,7 @@ func BenchmarkEncodeState(b *testing.B) {
 // readers' ServerMessage together: what one writes, the other reads whole.
 func TestAppendDecodesAsServerMessage(t *testing.T) {
 	id, on, off := int64(MaxUserID), true, false
+	seen := time.Unix(1796230800, 0).UTC()
 	cases := []struct {
 		b    []byte
 		want ServerMessage
@@ -522,6 +540,16 @@ func TestAppendDecodesAsServerMessage(t *testing.T) {
 		{[]byte(`{"online":true}`), ServerMessage{Online: &on}, ServerUnknown},
 		{[]byte(`{"user_id":0,"online":true}`), ServerMessage{UserID: new(int64), Online: &on}, ServerUnknown},
 		{[]byte(`{"future":1}`), ServerMessage{}, ServerUnknown},
+
+		// v2: rich presence and push.
+		{AppendPresence(nil, id, Presence{Online: true, Status: StatusAway, Text: `in a "meeting"`}),
+			ServerMessage{UserID: &id, Online: &on, Status: "away", Text: `in a "meeting"`}, ServerState},
+		{AppendPresence(nil, id, Presence{Online: true, Status: StatusDND}), ServerMessage{UserID: &id, Online: &on, Status: "dnd"}, ServerState},
+		{AppendPresence(nil, id, Presence{LastSeen: 1796230800}), ServerMessage{UserID: &id, Online: &off, LastSeen: &seen}, ServerState},
+		{AppendPush(nil, []byte(`{"a":[1,{"b":"é"}]}`)), ServerMessage{Push: []byte(`{"a":[1,{"b":"é"}]}`)}, ServerPush},
+		{AppendPush(nil, []byte(`{"user_id":2,"online":true}`)), ServerMessage{Push: []byte(`{"user_id":2,"online":true}`)}, ServerPush},
+		{[]byte(`{"push":[1]}`), ServerMessage{Push: []byte(`[1]`)}, ServerUnknown},
+		{[]byte(`{"error":"kicked","push":{}}`), ServerMessage{Error: "kicked", Push: []byte(`{}`)}, ServerError},
 	}
 	for _, c := range cases {
 		m := ServerMessage{Session: "stale"}
@@ -537,6 +565,29 @@ func TestAppendDecodesAsServerMessage(t *testing.T) {
 		if err := DecodeServer(again, &m2); err != nil || !reflect.DeepEqual(m2, m) {
 			t.Errorf("%s re-encoded as %s", c.b, again)
 		}
+		// And encoding/json reads what the Append functions write as
+		// ServerMessage does.
+		var std ServerMessage
+		if err := json.Unmarshal(c.b, &std); err != nil || !reflect.DeepEqual(std, m) {
+			t.Errorf("%s: encoding/json reads %+v, %v", c.b, std, err)
+		}
+	}
+}
+
+func TestServerMessagePresence(t *testing.T) {
+	for _, c := range presenceGolden {
+		var m ServerMessage
+		if err := DecodeServer([]byte(c.want), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind() != ServerState || *m.UserID != c.id || m.Presence() != c.p {
+			t.Errorf("%s: %+v reads as %+v, want %+v", c.want, m, m.Presence(), c.p)
+		}
+	}
+	// A status a newer server invents reads as online.
+	var m ServerMessage
+	if err := DecodeServer([]byte(`{"user_id":2,"online":true,"status":"gaming"}`), &m); err != nil || m.Presence() != (Presence{Online: true}) {
+		t.Errorf("unknown status: %+v %v", m.Presence(), err)
 	}
 }
 
@@ -552,6 +603,19 @@ func TestClientEncodersDecode(t *testing.T) {
 		{AppendFriends(nil, []int64{3}), ClientMessage{Friends: []int64{3}, HasFriends: true}},
 		{AppendFriends(nil, nil), ClientMessage{Friends: []int64{}, HasFriends: true}},
 		{AppendLogout(nil), ClientMessage{HasOnline: true}},
+
+		// v2.
+		{AppendHelloWith(nil, Hello{UserID: 1, Friends: []int64{2}}), ClientMessage{UserID: 1, HasUserID: true, Friends: []int64{2}, HasFriends: true}},
+		{AppendHelloWith(nil, Hello{Token: "a.b.c"}), ClientMessage{Token: []byte("a.b.c"), HasToken: true}},
+		{AppendHelloWith(nil, Hello{Friends: []int64{}, Status: StatusInvisible}), ClientMessage{Friends: []int64{}, HasFriends: true, Status: StatusInvisible, HasStatus: true}},
+		{AppendHelloWith(nil, Hello{UserID: 3, Friends: []int64{4}, Token: "t", Text: `"hi" é`, Cookie: "c-_="}),
+			ClientMessage{UserID: 3, HasUserID: true, Friends: []int64{4}, HasFriends: true, Token: []byte("t"), HasToken: true,
+				HasStatus: true, Text: []byte(`"hi" é`), HasText: true, Cookie: []byte("c-_="), HasCookie: true}},
+		{AppendHelloWith(nil, Hello{}), ClientMessage{}},
+		{AppendStatus(nil, StatusAway, "in a meeting"), ClientMessage{Status: StatusAway, HasStatus: true, Text: []byte("in a meeting"), HasText: true}},
+		{AppendStatus(nil, StatusDND, ""), ClientMessage{Status: StatusDND, HasStatus: true}},
+		{AppendStatus(nil, StatusOnline, ""), ClientMessage{HasStatus: true}},
+		{AppendToken(nil, "x.y.z"), ClientMessage{Token: []byte("x.y.z"), HasToken: true}},
 	}
 	for _, c := range cases {
 		var m ClientMessage
@@ -564,5 +628,11 @@ func TestClientEncodersDecode(t *testing.T) {
 	}
 	if got := string(AppendHello(nil, 1, []int64{2, 3})); got != `{"user_id":1,"friends":[2,3]}` {
 		t.Errorf("AppendHello = %s", got)
+	}
+	if got, want := string(AppendHelloWith(nil, Hello{UserID: 1, Friends: []int64{2, 3}})), string(AppendHello(nil, 1, []int64{2, 3})); got != want {
+		t.Errorf("AppendHelloWith = %s, AppendHello %s", got, want)
+	}
+	if got := string(AppendHelloWith(nil, Hello{UserID: 1, Token: "t", Status: StatusAway, Text: "x", Cookie: "c"})); got != `{"user_id":1,"token":"t","status":"away","text":"x","cookie":"c"}` {
+		t.Errorf("AppendHelloWith = %s", got)
 	}
 }
