@@ -58,7 +58,9 @@ func protoErr(code, msg string) *ProtocolError { return &ProtocolError{Code: cod
 // ClientMessage is a decoded client message. The Has fields say which members
 // were present. The slices (Friends, Token, Text, Cookie) are reused by the
 // next DecodeClient into the same ClientMessage, to spare allocations: copy
-// what must outlive it. They never share memory with the input.
+// what must outlive it. They never share memory with the input. A
+// ClientMessage kept per session keeps the capacity of the longest token it
+// decoded (up to MaxTokenLen): set Token to nil once the hello is verified.
 type ClientMessage struct {
 	UserID  int64
 	Friends []int64
