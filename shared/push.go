@@ -13,7 +13,8 @@ func AppendPush(b []byte, payload []byte) []byte {
 
 // ValidPushPayload reports whether data may be sent to clients as the payload
 // of a push: exactly one JSON object, from its first byte to its last (no
-// space around it), valid UTF-8 throughout, nested at most 32 deep, no
+// space around it), valid UTF-8 throughout, at most 32 levels of objects
+// and arrays inside it (maxDepth, as for client messages), no
 // longer than max bytes, and without a raw line break (CR or LF) anywhere,
 // since on TCP and UDP a line break ends a message. The bus is untrusted, so
 // the gateway checks every payload before it touches a session. It uses the
