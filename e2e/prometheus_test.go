@@ -41,10 +41,13 @@ func TestPrometheusScrapesTheStack(t *testing.T) {
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
-  - job_name: alo
+  - job_name: alo-presence
     static_configs:
       - targets: ['%s']
-`, strings.Join(targets, "', '"))), 0o600); err != nil {
+  - job_name: alo-gateway
+    static_configs:
+      - targets: ['%s']
+`, targets[0], targets[1])), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	addr := freePort(t)
@@ -111,8 +114,43 @@ scrape_configs:
 		alotest.WaitFor(t, 30*time.Second, q+" = "+want, func() bool { got = query(q); return got == want })
 	}
 	// The runtime and process collectors are there too.
-	if query(`count(go_goroutines{job="alo"})`) != "2" || query(`count(process_open_fds{job="alo"})`) != "2" {
+	if query(`count(go_goroutines{job=~"alo-.*"})`) != "2" || query(`count(process_open_fds{job=~"alo-.*"})`) != "2" {
 		t.Errorf("go_goroutines or process_open_fds missing from a target")
+	}
+
+	// Every query of the Grafana dashboard is valid PromQL, and those of the
+	// panels below return data from this stack (rates once two scrapes are
+	// in); the error panels' series appear with their first error.
+	mustHaveData := map[string]bool{"Users online": true, "Sessions": true, "Gateways": true, "Presence up": true,
+		"Connections by transport": true, "Users online over time": true, "Transitions/s": true, "Hello → ready latency": true}
+	raw, err := os.ReadFile("../deploy/grafana/alo-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			var r struct {
+				Status string `json:"status"`
+				Data   struct {
+					Result []json.RawMessage `json:"result"`
+				} `json:"data"`
+			}
+			alotest.WaitFor(t, 30*time.Second, "dashboard panel "+p.Title+": "+tg.Expr, func() bool {
+				return api("/api/v1/query?query="+url.QueryEscape(tg.Expr), &r) && r.Status == "success" &&
+					(len(r.Data.Result) > 0 || !mustHaveData[p.Title])
+			})
+		}
 	}
 }
 
