@@ -35,7 +35,7 @@ func GatewayAll(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gatew
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
-	mux, err := cli.GatewayMux(srv, wsCfg)
+	mux, err := cli.GatewayMux(srv, wsCfg, cli.Health{Stats: func() any { return srv.Stats() }})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
