@@ -142,3 +142,36 @@ func TestTLSCertRotationKeepsSessions(t *testing.T) {
 	c2.Close()
 	c1.ExpectState(2, false)
 }
+
+// With a client CA, a client without a certificate it signed gets no
+// session; one with such a certificate does.
+func TestTLSClientCertificates(t *testing.T) {
+	ca := alotest.NewCA(t)
+	certFile, keyFile := ca.Issue(t, "gateway", true)
+	r, err := certs.New(certs.Config{CertFile: certFile, KeyFile: keyFile, ClientCAFile: ca.File}, cli.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := alotest.NATS(t)
+	alotest.Presence(t, ns, presence.Config{})
+	_, a, _ := alotest.GatewayTLS(t, ns, gateway.Config{}, gateway.WSConfig{}, gateway.UDPConfig{}, r.TLSConfig())
+
+	c, err := tls.Dial("tcp", a.TCP, ca.ClientConfig())
+	if err == nil {
+		// TLS 1.3: the server's refusal comes with the first read.
+		_, _ = c.Write([]byte(alotest.Hello(1) + "\n"))
+		_ = c.SetReadDeadline(time.Now().Add(alotest.Timeout))
+		if _, err = c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a client without a certificate was served")
+		}
+		c.Close()
+	}
+	cc, ck := ca.Issue(t, "client", false)
+	pair, err := tls.LoadX509KeyPair(cc, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ca.ClientConfig()
+	cfg.Certificates = []tls.Certificate{pair}
+	alotest.ConnectTLS(t, a.TCP, cfg, 1)
+}

@@ -44,7 +44,7 @@ func (e *EdgeFlags) Register(fs *flag.FlagSet, dev bool) {
 	if dev {
 		def = "none"
 	}
-	fs.StringVar(&e.Auth, "auth", def, "client `auth`: none (trust the hello's user_id) or jwt (the hello must carry a token whose sub is the user)")
+	fs.StringVar(&e.Auth, "auth", def, "client authentication `mode`: none (trust the hello's user_id) or jwt (the hello must carry a token whose sub is the user)")
 	secretUsage := "`file` holding the HS256 secret (at least 32 bytes; a trailing newline is ignored)"
 	if dev {
 		secretUsage += " (default with --auth jwt and no other key: the dev secret `alo token` signs with, " + devSecretShown() + ")"
