@@ -21,7 +21,7 @@ func (c *countEmitter) askSync(string)                      {}
 func BenchmarkIndexChurn(b *testing.B) {
 	const users, friends = 10_000, 20
 	out := &countEmitter{}
-	st := newState(PolicyWatchers, shared.MustSubjects(""), time.Minute, out)
+	st := newLedger(PolicyWatchers, shared.MustSubjects(""), time.Minute, out)
 	now := time.Now()
 	friendsOf := func(u int64) []int64 {
 		f := make([]int64, friends)

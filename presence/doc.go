@@ -21,4 +21,14 @@
 // it needs. Gateways renew a lease with heartbeats that carry a digest of
 // their session sets; a gateway that misses its lease is expired and its users
 // go offline, and a digest that disagrees makes presence ask for a resend.
+//
+// The state is in two parts: the index (index.go: users, friends, watchers,
+// transitions) and the ledger (ledger.go: each gateway's sessions, digest,
+// lease, resyncs, and the rebuild, whose rule is written once there). Only
+// the ledger decides when a session is told anything.
+//
+// One presence serves a prefix. A second one finds the first through their
+// announcements, logs an error and stands by until the first is gone. What
+// presence accepts from the bus is bounded (Config), so that garbage on an
+// open bus costs bounded memory.
 package presence

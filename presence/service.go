@@ -2,10 +2,13 @@ package presence
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -32,7 +35,41 @@ type Config struct {
 	// Queue is how many NATS messages may wait to be processed before NATS
 	// drops them (and presence resynchronises). Default 65536.
 	Queue int
+	// Instance names this presence process in its announcements and logs,
+	// so that two presences on one prefix can tell each other apart.
+	// Default: "p-" and random hex, new at each start.
+	Instance string
+
+	// The bounds below are what presence accepts from the bus, so that
+	// forged or garbage traffic (with NATS permissions off) costs bounded
+	// memory and time. Their defaults are far above what real gateways send;
+	// what exceeds them is dropped and logged, rate-limited.
+
+	// MaxGateways is how many gateway ids presence holds at once; a batch
+	// from another id is dropped. Default 1024.
+	MaxGateways int
+	// MaxGatewaySessions is how many sessions presence holds for one
+	// gateway; opens beyond it are dropped. Default 50,000 (a gateway holds
+	// 20,000 connections by default).
+	MaxGatewaySessions int
+	// MaxFriends is the longest friend list, or known set, one event may
+	// carry; an event with a longer one is dropped. Keep it at least the
+	// gateways' --max-friends. Default 10,000 (gateways: 5,000).
+	MaxFriends int
+	// MaxEventsPerSecond is how many events presence accepts from one
+	// gateway id in a second; a batch beyond it is dropped whole, and a
+	// resync it belonged to is asked for again. Default 200,000 (a gateway
+	// resends at most its 20,000 sessions at once).
+	MaxEventsPerSecond int
 }
+
+// The defaults of Config's bounds.
+const (
+	DefaultMaxGateways        = 1024
+	DefaultMaxGatewaySessions = 50_000
+	DefaultMaxFriends         = 10_000
+	DefaultMaxEventsPerSecond = 200_000
+)
 
 func (c Config) withDefaults() Config {
 	if c.Prefix == "" {
@@ -47,6 +84,23 @@ func (c Config) withDefaults() Config {
 	if c.Queue == 0 {
 		c.Queue = 65536
 	}
+	if c.Instance == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.Instance = "p-" + hex.EncodeToString(b[:])
+	}
+	if c.MaxGateways == 0 {
+		c.MaxGateways = DefaultMaxGateways
+	}
+	if c.MaxGatewaySessions == 0 {
+		c.MaxGatewaySessions = DefaultMaxGatewaySessions
+	}
+	if c.MaxFriends == 0 {
+		c.MaxFriends = DefaultMaxFriends
+	}
+	if c.MaxEventsPerSecond == 0 {
+		c.MaxEventsPerSecond = DefaultMaxEventsPerSecond
+	}
 	return c
 }
 
@@ -58,6 +112,8 @@ func (c Config) validate() error {
 		return errors.New("presence: unknown policy")
 	case c.Queue < 1:
 		return errors.New("presence: queue must be positive")
+	case c.MaxGateways < 1, c.MaxGatewaySessions < 1, c.MaxFriends < 1, c.MaxEventsPerSecond < 1:
+		return errors.New("presence: limits must be positive")
 	}
 	return nil
 }
@@ -68,6 +124,17 @@ type Service struct {
 	log      *slog.Logger
 	cfg      Config
 	subjects shared.Subjects
+
+	// rlog writes the lines that anything on the bus can trigger, at most
+	// one of a kind a second; dupLog the ones about another presence on our
+	// prefix, which stay true for as long as it runs, every 30 seconds.
+	rlog, dupLog *shared.RateLog
+
+	// me is this instance's announcement, set when Run starts.
+	me shared.Announcement
+	// standby is set while another presence on our prefix is established:
+	// this one publishes nothing and answers no pings until it is gone.
+	standby atomic.Bool
 
 	mu    sync.Mutex // guards stats, read by the ping responder
 	stats stats
@@ -83,18 +150,34 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("presence: %w", err)
 	}
-	return &Service{nc: nc, log: log, cfg: cfg, subjects: subjects}, nil
+	return &Service{nc: nc, log: log, cfg: cfg, subjects: subjects,
+		rlog: shared.NewRateLog(log, 0), dupLog: shared.NewRateLog(log, 30*time.Second)}, nil
 }
 
 // Run serves until ctx is done, then returns after every goroutine it started
 // has ended. It returns an error only if it cannot subscribe.
 func (s *Service) Run(ctx context.Context) error {
+	s.me = shared.Announcement{Instance: s.cfg.Instance, Started: time.Now().UTC()}
 	msgs := make(chan *nats.Msg, s.cfg.Queue)
 	sub, err := s.nc.ChanSubscribe(s.subjects.Events(), msgs)
 	if err != nil {
 		return fmt.Errorf("presence: subscribe: %w", err)
 	}
 	defer sub.Unsubscribe()
+	// Other presences' announcements, and their answers to ours and to our
+	// probes while we stand by, arrive here.
+	peers := make(chan *nats.Msg, 64)
+	up, err := s.nc.ChanSubscribe(s.subjects.PresenceUp(), peers)
+	if err != nil {
+		return fmt.Errorf("presence: subscribe: %w", err)
+	}
+	defer up.Unsubscribe()
+	inbox := s.nc.NewInbox()
+	answers, err := s.nc.ChanSubscribe(inbox, peers)
+	if err != nil {
+		return fmt.Errorf("presence: subscribe: %w", err)
+	}
+	defer answers.Unsubscribe()
 	ping, err := s.nc.Subscribe(s.subjects.PresencePing(), s.ping)
 	if err != nil {
 		return fmt.Errorf("presence: subscribe: %w", err)
@@ -103,27 +186,66 @@ func (s *Service) Run(ctx context.Context) error {
 	reconnected := s.nc.StatusChanged(nats.CONNECTED)
 	defer s.nc.RemoveStatusListener(reconnected)
 
-	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.log}
-	st := newState(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
-	st.rebuilding = s.cfg.Rebuild > 0
-	rebuild := time.NewTimer(max(s.cfg.Rebuild, 0))
+	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.rlog}
+	var st *ledger
+	rebuild := time.NewTimer(0)
 	defer rebuild.Stop()
+	var started time.Time
+	// begin starts serving from an empty state, as at a start: announce,
+	// and collect the gateways' resends for the rebuild window.
+	begin := func(rebuildFor time.Duration) {
+		st = newLedger(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
+		st.log = s.rlog
+		st.lim = limits{s.cfg.MaxGateways, s.cfg.MaxGatewaySessions, s.cfg.MaxFriends, s.cfg.MaxEventsPerSecond}
+		if rebuildFor > 0 {
+			st.beginRebuild()
+		}
+		rebuild.Reset(max(rebuildFor, 0))
+		started = time.Now()
+		s.announce(inbox)
+	}
 	tick := time.NewTicker(max(s.cfg.Lease/4, time.Millisecond))
 	defer tick.Stop()
 
-	started := time.Now()
-	s.announce()
-	s.log.Info("presence running", "policy", s.cfg.Policy.String(), "lease", s.cfg.Lease.String(), "rebuild", s.cfg.Rebuild.String())
+	begin(s.cfg.Rebuild)
+	s.log.Info("presence running", "instance", s.me.Instance, "policy", s.cfg.Policy.String(),
+		"lease", s.cfg.Lease.String(), "rebuild", s.cfg.Rebuild.String())
 	var batch shared.Batch
 	var dropped int
+	var heard time.Time // while standing by: when the established one last answered
 	for {
 		select {
 		case <-ctx.Done():
 			s.nc.Flush()
 			return nil
+		case m := <-peers:
+			other, ok := s.peer(m)
+			if !ok {
+				continue
+			}
+			if other.Precedes(s.me) {
+				heard = time.Now()
+				if !s.standby.Load() {
+					s.log.Error("another presence is established on this prefix: standing by",
+						"instance", s.me.Instance, "other", other.Instance, "other_started", other.Started)
+					s.standby.Store(true)
+					out.mute = true
+					st = newLedger(s.cfg.Policy, s.subjects, s.cfg.Lease, out) // forget; rebuilt on takeover
+				}
+			} else if !s.standby.Load() {
+				s.dupLog.Error("duplicate_presence", "another presence started on this prefix; it stands by",
+					"instance", s.me.Instance, "other", other.Instance, "other_started", other.Started)
+			}
+			if m.Reply != "" && m.Subject != inbox {
+				// Tell the announcer we exist, so that it can decide too.
+				s.answer(m.Reply)
+			}
 		case m := <-msgs:
+			if s.standby.Load() {
+				continue
+			}
 			if err := shared.UnmarshalBatch(m.Data, &batch); err != nil || batch.Gateway == "" {
-				s.log.Warn("bad event batch", "subject", m.Subject, "err", err)
+				s.rlog.Warn("bad_batch", "bad event batch", "subject", m.Subject, "bytes", len(m.Data), "err", err)
 				continue
 			}
 			st.apply(&batch, time.Now())
@@ -140,29 +262,44 @@ func (s *Service) Run(ctx context.Context) error {
 				rebuild.Reset(s.cfg.Rebuild / 10)
 				continue
 			}
-			if st.rebuilding {
+			if st.rebuilding && !s.standby.Load() {
 				st.finishRebuild()
 				out.end()
-				s.log.Info("rebuild done", "users", len(st.users), "gateways", len(st.gateways))
+				s.log.Info("rebuild done", "users", len(st.idx.users), "gateways", len(st.gateways))
 			}
 		case <-reconnected:
+			if s.standby.Load() {
+				continue
+			}
 			// Heartbeats sent while we were cut off never reached us: renew
 			// every lease and ask every gateway for its sessions instead of
 			// expiring them.
 			st.renewAll(time.Now())
-			s.announce()
+			s.announce(inbox)
 			s.log.Info("reconnected to nats, resynchronising")
 		case <-tick.C:
+			if s.standby.Load() {
+				if time.Since(heard) > s.cfg.Lease {
+					// The established presence stopped answering: it is gone.
+					s.log.Warn("the established presence does not answer: taking over", "instance", s.me.Instance)
+					s.standby.Store(false)
+					out.mute = false
+					begin(max(s.cfg.Rebuild, s.cfg.Lease))
+				} else {
+					s.probe(inbox)
+				}
+				continue
+			}
 			for _, id := range st.expire(time.Now()) {
-				s.log.Warn("gateway lease expired", "gateway", id)
+				s.rlog.Warn("lease_expired", "gateway lease expired", "gateway", id)
 			}
 			out.end()
 			if d, _ := sub.Dropped(); d > dropped {
 				// NATS dropped events because we fell behind: the digests
 				// would catch it, but a full resync is quicker.
-				s.log.Warn("events dropped, resynchronising", "dropped", d-dropped)
+				s.rlog.Warn("events_dropped", "events dropped, resynchronising", "dropped", d-dropped)
 				dropped = d
-				s.announce()
+				s.announce(inbox)
 			}
 		}
 		s.mu.Lock()
@@ -171,93 +308,93 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// announce asks every gateway to resend its sessions.
-func (s *Service) announce() {
-	if err := s.nc.Publish(s.subjects.PresenceUp(), nil); err != nil {
-		s.log.Warn("announce failed", "err", err)
+// peer decodes another presence's announcement, or answer, from m. Our own
+// announcements come back to us, and empty ones (older presences, or anyone)
+// say nothing about who sent them.
+func (s *Service) peer(m *nats.Msg) (shared.Announcement, bool) {
+	var a shared.Announcement
+	if len(m.Data) == 0 {
+		return a, false
+	}
+	if err := shared.UnmarshalAnnouncement(m.Data, &a); err != nil {
+		s.rlog.Warn("bad_announcement", "bad presence announcement", "subject", m.Subject, "err", err)
+		return a, false
+	}
+	return a, a.Instance != s.me.Instance
+}
+
+// announce asks every gateway to resend its sessions, and tells every other
+// presence who we are; they answer on inbox.
+func (s *Service) announce(inbox string) {
+	data, _ := shared.MarshalAnnouncement(&s.me)
+	if err := s.nc.PublishMsg(&nats.Msg{Subject: s.subjects.PresenceUp(), Reply: inbox, Data: data}); err != nil {
+		s.rlog.Warn("announce_failed", "announce failed", "err", err)
 	}
 }
 
-// ping answers readiness probes with a summary of the state.
+// answer tells a presence that announced itself, or probes, that we exist.
+func (s *Service) answer(to string) {
+	if s.subjects.Internal(to) {
+		s.rlog.Warn("forged_reply", "refusing to answer onto an alo subject", "reply", to)
+		return
+	}
+	data, _ := shared.MarshalAnnouncement(&s.me)
+	if err := s.nc.Publish(to, data); err != nil {
+		s.rlog.Warn("answer_failed", "answering a presence failed", "err", err)
+	}
+}
+
+// probe asks, while standing by, whether the established presence still
+// runs: it answers pings, and answers a ping carrying an announcement with
+// its own. Announcing again instead would make every gateway resend.
+func (s *Service) probe(inbox string) {
+	data, _ := shared.MarshalAnnouncement(&s.me)
+	if err := s.nc.PublishMsg(&nats.Msg{Subject: s.subjects.PresencePing(), Reply: inbox, Data: data}); err != nil {
+		s.rlog.Warn("probe_failed", "probing the established presence failed", "err", err)
+	}
+}
+
+// ping answers readiness probes with a summary of the state, and a standing
+// by presence's probe with our announcement. A presence standing by answers
+// nothing: a gateway must not take it for the one that serves.
 func (s *Service) ping(m *nats.Msg) {
+	if s.standby.Load() {
+		return
+	}
+	if len(m.Data) > 0 {
+		var other shared.Announcement
+		if shared.UnmarshalAnnouncement(m.Data, &other) == nil && other.Instance != s.me.Instance {
+			s.dupLog.Error("duplicate_presence", "another presence on this prefix stands by",
+				"instance", s.me.Instance, "other", other.Instance, "other_started", other.Started)
+			s.answer(m.Reply)
+			return
+		}
+	}
+	if s.subjects.Internal(m.Reply) {
+		s.rlog.Warn("forged_reply", "refusing to answer onto an alo subject", "reply", m.Reply)
+		return
+	}
 	s.mu.Lock()
 	body, _ := json.Marshal(s.stats)
 	s.mu.Unlock()
 	_ = m.Respond(body)
 }
 
-// publisher turns the state machine's output into NATS messages, in order.
-// Consecutive session states for one gateway travel in one message.
-type publisher struct {
-	nc       *nats.Conn
-	subjects shared.Subjects
-	log      *slog.Logger
-	buf      []byte
-	ctlGW    string
-	ctl      shared.Control
-	ctlSize  int // estimated bytes of ctl
-}
-
-// A control message is cut at this many sessions or about this many bytes
-// (20 per id: up to 19 digits and a comma), far below the NATS payload limit
-// (1 MiB by default) even with full friend lists.
-const (
-	maxControlSessions = 256
-	maxControlBytes    = 256 << 10
-)
-
-func (p *publisher) notify(to *user, about int64, online bool) {
-	p.end()
-	p.buf = shared.AppendState(p.buf[:0], about, online)
-	p.publish(to.subject, p.buf)
-}
-
-func (p *publisher) session(gw string, st shared.SessionState) {
-	size := 48 + len(st.Session) + 20*(len(st.Online)+len(st.Offline))
-	if p.ctlGW != gw || len(p.ctl.Sessions) >= maxControlSessions || p.ctlSize+size > maxControlBytes {
-		p.end()
-		p.ctlGW = gw
-	}
-	p.ctl.Sessions = append(p.ctl.Sessions, st)
-	p.ctlSize += size
-}
-
-func (p *publisher) askSync(gw string) {
-	p.end()
-	data, _ := shared.MarshalControl(&shared.Control{Sync: true})
-	p.publish(p.subjects.Gateway(gw), data)
-}
-
-// end sends the pending control message, if any.
-func (p *publisher) end() {
-	if p.ctlGW == "" {
-		return
-	}
-	data, err := shared.MarshalControl(&p.ctl)
-	if err == nil {
-		p.publish(p.subjects.Gateway(p.ctlGW), data)
-	}
-	p.ctlGW = ""
-	p.ctlSize = 0
-	clear(p.ctl.Sessions)
-	p.ctl.Sessions = p.ctl.Sessions[:0]
-}
-
-func (p *publisher) publish(subject string, data []byte) {
-	// A publish fails only while NATS is unreachable; what it carried is
-	// recovered by the resync that follows the reconnect.
-	if err := p.nc.Publish(subject, data); err != nil {
-		p.log.Debug("publish failed", "subject", subject, "err", err)
-	}
-}
-
 // errNATSDown is the readiness failure while NATS is unreachable.
 var errNATSDown = errors.New("presence: not connected to nats")
 
-// Ready reports whether presence can serve: it is connected to NATS.
+// errStandby is the readiness failure while another presence serves our
+// prefix.
+var errStandby = errors.New("presence: standing by: another presence serves this prefix")
+
+// Ready reports whether presence can serve: it is connected to NATS and no
+// other presence on its prefix was there first.
 func (s *Service) Ready(context.Context) error {
 	if !s.nc.IsConnected() {
 		return errNATSDown
+	}
+	if s.standby.Load() {
+		return errStandby
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package shared
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -248,3 +249,94 @@ func UnmarshalGatewayClaim(data []byte, c *GatewayClaim) error {
 	*c = GatewayClaim{}
 	return json.Unmarshal(data, c)
 }
+// ControlBuilder builds a Control message of session states piece by piece,
+// so that a sender can cut its messages by their real encoded size (the
+// NATS payload limit) rather than by an estimate. The zero value is empty
+// and ready to use.
+type ControlBuilder struct {
+	buf []byte
+	n   int // session states added
+}
+
+// controlHead and controlTail frame the encoded session states: the bytes
+// MarshalControl would write for a Control holding only Sessions.
+const (
+	controlHead = `{"sessions":[`
+	controlTail = `]}`
+)
+
+// EncodeSessionState returns st encoded as Add takes it.
+func EncodeSessionState(st *SessionState) ([]byte, error) { return json.Marshal(st) }
+
+// Len returns how many session states were added since the last Reset.
+func (b *ControlBuilder) Len() int { return b.n }
+
+// SizeWith returns the size of the finished message if a session state
+// encoded as enc were added now.
+func (b *ControlBuilder) SizeWith(enc []byte) int {
+	if b.n == 0 {
+		return len(controlHead) + len(enc) + len(controlTail)
+	}
+	return len(b.buf) + 1 + len(enc) + len(controlTail)
+}
+
+// Add appends a session state encoded by EncodeSessionState.
+func (b *ControlBuilder) Add(enc []byte) {
+	if b.n == 0 {
+		b.buf = append(b.buf[:0], controlHead...)
+	} else {
+		b.buf = append(b.buf, ',')
+	}
+	b.buf = append(b.buf, enc...)
+	b.n++
+}
+
+// Finish returns the message, valid until the next Add or Reset, and empties
+// the builder.
+func (b *ControlBuilder) Finish() []byte {
+	if b.n == 0 {
+		return nil
+	}
+	b.buf = append(b.buf, controlTail...)
+	b.n = 0
+	return b.buf
+}
+
+// Announcement is the payload of a PresenceUp message: which presence
+// instance announces itself, and when it started. Gateways treat any message
+// there as "resend your sessions" and ignore the payload (an empty one, from
+// an older presence, means the same); presences use it to find each other,
+// since two on one prefix would double every notification.
+type Announcement struct {
+	Instance string    `json:"instance"`
+	Started  time.Time `json:"started"`
+}
+
+// Precedes reports whether a is the established one of two presences: the
+// earlier start, ties broken by the smaller instance id. Both sides compute
+// the same answer from the same two announcements.
+func (a Announcement) Precedes(b Announcement) bool {
+	if !a.Started.Equal(b.Started) {
+		return a.Started.Before(b.Started)
+	}
+	return a.Instance < b.Instance
+}
+
+// MarshalAnnouncement encodes an announcement for the wire.
+func MarshalAnnouncement(a *Announcement) ([]byte, error) { return json.Marshal(a) }
+
+// UnmarshalAnnouncement decodes an announcement; an empty instance id is an
+// error, so an empty or foreign payload is never taken for a presence.
+func UnmarshalAnnouncement(data []byte, a *Announcement) error {
+	*a = Announcement{}
+	if err := json.Unmarshal(data, a); err != nil {
+		return err
+	}
+	if a.Instance == "" {
+		return ErrNoInstance
+	}
+	return nil
+}
+
+// ErrNoInstance is returned for an announcement without an instance id.
+var ErrNoInstance = errors.New("shared: announcement without an instance id")

@@ -75,3 +75,33 @@ func TestBatchWriterMatchesMarshalBatch(t *testing.T) {
 		w.Reset()
 	}
 }
+
+// A message built piece by piece decodes as the Control it stands for, and
+// SizeWith predicts its size exactly.
+func TestControlBuilder(t *testing.T) {
+	var b ControlBuilder
+	states := []SessionState{{Session: "a", Online: []int64{1, 2}}, {Session: "b", Offline: []int64{3}}, {Session: "c"}}
+	want := 0
+	for i := range states {
+		enc, err := EncodeSessionState(&states[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = b.SizeWith(enc)
+		b.Add(enc)
+	}
+	data := b.Finish()
+	if len(data) != want {
+		t.Fatalf("size %d, SizeWith said %d", len(data), want)
+	}
+	var c Control
+	if err := UnmarshalControl(data, &c); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	if len(c.Sessions) != 3 || c.Sessions[0].Online[1] != 2 || c.Sessions[1].Offline[0] != 3 || c.Sessions[2].Session != "c" {
+		t.Fatalf("decoded %+v", c)
+	}
+	if b.Len() != 0 || b.Finish() != nil {
+		t.Fatal("builder not empty after Finish")
+	}
+}

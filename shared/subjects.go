@@ -108,3 +108,10 @@ func (s Subjects) GatewayClaim(id string) string { return s.prefix + ".claim.gw.
 // ValidGatewayID reports whether id can be used as a gateway id: it becomes a
 // single subject token.
 func ValidGatewayID(id string) bool { return id != "" && len(id) <= 64 && validToken(id) }
+
+// Internal reports whether subject is one of ALO's own, under the prefix. A
+// reply subject there is forged: answering would publish onto, say, a
+// user's subject, and the answer would reach clients.
+func (s Subjects) Internal(subject string) bool {
+	return subject == s.prefix || strings.HasPrefix(subject, s.prefix+".")
+}
