@@ -55,9 +55,10 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 	return s, nil
 }
 
-// helloToken returns a message's token, if it has one.
+// helloToken returns a message's token, if it has one. The string is a
+// copy: m.Token is reused by the next message.
 func helloToken(m *shared.ClientMessage) (string, bool) {
-	return "", false // the codec does not read "token" yet
+	return string(m.Token), m.HasToken
 }
 
 // validateHello checks a decoded first message when the hello is trusted
