@@ -78,7 +78,7 @@ var errTokenRequired = unauthorized(`a token is required: the hello must carry {
 
 // dcTokenExpired ends a session whose token's exp has passed.
 var dcTokenExpired = protocolDisconnect(&shared.ProtocolError{Code: shared.CodeTokenExpired,
-	Message: `the session's token has expired: send a fresh {"token": "<JWT>"} before it does`})
+	Message: `the session's token has expired: connect again with a fresh token, or send {"token": "<JWT>"} before exp to keep the session`})
 
 // verifyHello is the hello's identity step: with --auth none the hello's
 // user_id, checked by validateHello; with an Authenticator, the token's sub
