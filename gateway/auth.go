@@ -156,6 +156,9 @@ func (s *session) startExpiry(expires time.Time) {
 func (s *session) expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.expiry == nil {
+		return // the session ended while the timer fired
+	}
 	if left := time.Until(time.Unix(0, s.expires)); left > 0 {
 		s.expiry.Reset(left)
 		return
