@@ -464,3 +464,21 @@ func TestTrustedFriendsMutual(t *testing.T) {
 		})
 	}
 }
+
+// With --friends token a refresh's claim is the new list, applied as a
+// friend-list update: under mutual, a friend dropped from it is told the
+// user is offline to them.
+func TestRefreshReplacesTokenFriends(t *testing.T) {
+	a, _ := authSystem(t, gateway.FriendsToken, presence.PolicyMutual)
+	tr := transports[0]
+	one, _ := connectT(t, tr, a, helloT(token(t, 1, 2), 0))
+	two, snap := connectT(t, tr, a, helloT(token(t, 2, 1), 0))
+	if len(snap) != 1 || snap[0] != 1 {
+		t.Fatalf("2's snapshot %v, want [1]", snap)
+	}
+	one.ExpectState(2, true)
+	one.Send(helloT(token(t, 1, 2), 0)) // the same claim: nothing changes
+	one.Send(helloT(sign(t, jose.HS256, testSecret, "", claims{sub: "1", friends: []int64{}}), 0))
+	two.ExpectState(1, false)
+	one.ExpectQuiet(100 * time.Millisecond)
+}
