@@ -188,7 +188,7 @@ func authSystem(t *testing.T, friends gateway.FriendsMode, policy presence.Polic
 	t.Cleanup(func() { cancel(); <-done })
 	ns := alotest.NATS(t)
 	alotest.Presence(t, ns, presence.Config{Policy: policy})
-	cfg := gateway.Config{Auth: v, Friends: friends, HelloTimeout: time.Second}
+	cfg := gateway.Config{Auth: v, Friends: friends}
 	_, a, _ := alotest.GatewayAll(t, ns, cfg, gateway.WSConfig{}, gateway.UDPConfig{})
 	return a, keys
 }
@@ -404,11 +404,14 @@ func TestTokenExpiryAndRefresh(t *testing.T) {
 			tr.closed(t, c)
 			watcher.ExpectState(1, false)
 
-			c, _ = connectT(t, tr, a, helloT(soon(1), 0))
+			// exp is in whole seconds: this one is 4 to 5 s away, time
+			// for the refresh to arrive before it however slow the machine.
+			exp := time.Unix(time.Now().Add(5*time.Second).Unix(), 0)
+			c, _ = connectT(t, tr, a, helloT(sign(t, jose.HS256, testSecret, "", claims{sub: "1", exp: exp}), 0))
 			watcher.ExpectState(1, true)
 			c.Send(helloT(token(t, 1), 0)) // an hour
 			// Past the first token's exp, the session is still there.
-			c.ExpectQuiet(3 * time.Second)
+			c.ExpectQuiet(time.Until(exp) + time.Second)
 			watcher.ExpectQuiet(10 * time.Millisecond)
 			c.Send(helloT(sign(t, jose.HS256, otherSecret, "", claims{sub: "1"}), 0))
 			c.ExpectError(shared.CodeUnauthorized)
