@@ -21,6 +21,7 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	cli.PrefixFlag(fs)
 	config := cli.PresenceFlags(fs)
 	changes := cli.ChangesFlags(fs)
+	debug := cli.DebugFlag(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg, err := config()
 		if err != nil {
@@ -38,7 +39,7 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 		if err != nil {
 			return err
 		}
-		mux := cli.HealthMux(svc.Ready, svc.Stats)
+		mux := cli.HealthMux(cli.Health{Ready: svc.Ready, Stats: cli.DebugStats(*debug, svc.Stats)})
 		cli.HandleMetrics(mux, reg)
 		return cli.RunAll(ctx, svc.Run, func(ctx context.Context) error {
 			return cli.ServeHTTP(ctx, log, httpAddr, mux)
