@@ -152,6 +152,7 @@ type Service struct {
 	metrics  *metrics
 	obs      *observer           // metrics and the change feed, for the index
 	requests chan backendRequest // the micro service's, for the Run loop (service_micro.go)
+	stopped  chan struct{}       // closed when Run returns
 }
 
 // New returns a presence service that talks through nc.
@@ -170,7 +171,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
 	}
 	s := &Service{nc: nc, log: log, cfg: cfg, subjects: subjects,
 		rlog: shared.NewRateLog(log, 0), dupLog: shared.NewRateLog(log, 30*time.Second),
-		metrics: m, obs: &observer{m: m}, requests: make(chan backendRequest, requestQueue)}
+		metrics: m, obs: &observer{m: m}, requests: make(chan backendRequest, requestQueue), stopped: make(chan struct{})}
 	if !cfg.NoChanges {
 		s.obs.feed = &feed{nc: nc, subjects: subjects, log: s.rlog, m: m}
 	}
@@ -216,6 +217,8 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer svc.Stop()
+	// Before the service stops: handlers waiting for an answer give up.
+	defer close(s.stopped)
 
 	out := &publisher{nc: s.nc, subjects: s.subjects, log: s.rlog, m: s.metrics}
 	var st *ledger

@@ -148,12 +148,18 @@ func (s *Service) toLoop(r micro.Request, req backendRequest) {
 		_ = r.RespondJSON(a.body)
 	case <-wait.C:
 		_ = r.Error(shared.ServiceUnavailable, "busy: no answer in time, retry", nil)
+	case <-s.stopped:
+		_ = r.Error(shared.ServiceUnavailable, "presence is stopping", nil)
 	}
 }
 
 // serveRequest answers a request from the Run loop, which owns st.
 func (s *Service) serveRequest(st *ledger, out *publisher, req backendRequest) {
-	if st.rebuilding {
+	switch {
+	case s.standby.Load(): // it began to stand by since the handler looked
+		req.answer <- backendAnswer{code: shared.ServiceUnavailable, desc: "standing by: another presence serves this prefix"}
+		return
+	case st.rebuilding:
 		req.answer <- backendAnswer{code: shared.ServiceUnavailable, desc: "rebuilding after a start: retry in a moment"}
 		return
 	}
