@@ -98,7 +98,7 @@ func watchEvents(t *testing.T, ns *server.Server) *eventLog {
 	t.Helper()
 	nc := alotest.Conn(t, ns)
 	l := &eventLog{}
-	sub, err := nc.Subscribe(subjects.Events(), func(m *nats.Msg) {
+	sub, err := nc.Subscribe(subjects.AllEvents(), func(m *nats.Msg) {
 		var b shared.Batch
 		if err := shared.UnmarshalBatch(m.Data, &b); err != nil {
 			t.Errorf("bad batch: %v", err)
@@ -350,13 +350,14 @@ func TestBusGarbageLogsBounded(t *testing.T) {
 	for i := range n {
 		nc.Publish(subjects.Gateway("g"), fmt.Appendf(nil, `{"sessions": %d`, i))
 		nc.Publish(subjects.User(1), []byte("not json"))
-		nc.Publish(subjects.User(1), []byte("{\"user_id\": 2,\n\"online\": true}"))
+		nc.Publish(subjects.User(1), []byte(`{"error": "shutdown", "message": "log in at http://evil.example/"}`))
+		nc.Publish(subjects.Push(1), []byte(`[1]`))
 		nc.Publish(subjects.PresenceUp(), nil)
 	}
 	nc.Publish(subjects.User(1), []byte(`{"user_id": 7, "online": true}`))
 	c.ExpectState(7, true) // the gateway has read the whole flood
 	bound := 2 + int(time.Since(start)/shared.DefaultLogInterval)
-	for _, line := range []string{"bad control message", "not a JSON object", "line break", "presence announced itself"} {
+	for _, line := range []string{"bad control message", "not a state message", "push that is not one JSON object", "presence announced itself"} {
 		if got := len(logs.lines(line)); got == 0 || got > bound {
 			t.Errorf("%q logged %d times for %d messages, want 1 to %d", line, got, n, bound)
 		}
