@@ -1,107 +1,13 @@
 package alotest_test
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/alo-presence/alo/internal/alotest"
 )
-
-// role is one row of docs/PROTOCOL.md's permissions table, for one user.
-type role struct {
-	name               string
-	publish, subscribe []string
-	responses          bool
-}
-
-var backticked = regexp.MustCompile("`([^`]+)`")
-
-// permissionsTable parses the table under "### Permissions" in
-// docs/PROTOCOL.md into a role per compose user, <gw> replaced by the user.
-func permissionsTable(t *testing.T) map[string]role {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(alotest.ModuleRoot(t), "docs", "PROTOCOL.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(data), "\n### Permissions\n")
-	if !ok {
-		t.Fatal("docs/PROTOCOL.md has no \"### Permissions\" section")
-	}
-	users := map[string]role{}
-	header := true
-	for line := range strings.SplitSeq(section, "\n") {
-		if !strings.HasPrefix(line, "|") {
-			if len(users) > 0 {
-				break // the end of the table
-			}
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		if header || strings.HasPrefix(strings.TrimSpace(cells[0]), "---") {
-			header = false
-			continue
-		}
-		if len(cells) != 5 {
-			t.Fatalf("permissions row %q: want 5 cells", line)
-		}
-		name := strings.Fields(cells[0])[0]
-		for _, user := range expandUsers(t, cells[1]) {
-			sub := func(cell string) []string {
-				var out []string
-				for _, m := range backticked.FindAllStringSubmatch(cell, -1) {
-					out = append(out, strings.ReplaceAll(m[1], "<gw>", user))
-				}
-				return out
-			}
-			if _, dup := users[user]; dup {
-				t.Fatalf("user %s in two rows", user)
-			}
-			users[user] = role{name: name, publish: sub(cells[2]), subscribe: sub(cells[3]),
-				responses: strings.TrimSpace(cells[4]) == "yes"}
-		}
-	}
-	if len(users) == 0 {
-		t.Fatal("no permissions table under \"### Permissions\"")
-	}
-	return users
-}
-
-// expandUsers reads a users cell: names in backticks, "`gw-1` … `gw-10`" a
-// range.
-func expandUsers(t *testing.T, cell string) []string {
-	t.Helper()
-	var names []string
-	for _, m := range backticked.FindAllStringSubmatch(cell, -1) {
-		names = append(names, m[1])
-	}
-	if !strings.Contains(cell, "…") {
-		return names
-	}
-	if len(names) != 2 {
-		t.Fatalf("users %q: a range is two names", cell)
-	}
-	re := regexp.MustCompile(`^(.*?)(\d+)$`)
-	a, b := re.FindStringSubmatch(names[0]), re.FindStringSubmatch(names[1])
-	if a == nil || b == nil || a[1] != b[1] {
-		t.Fatalf("users %q: not a numbered range", cell)
-	}
-	from, _ := strconv.Atoi(a[2])
-	to, _ := strconv.Atoi(b[2])
-	var out []string
-	for i := from; i <= to; i++ {
-		out = append(out, fmt.Sprint(a[1], i))
-	}
-	return out
-}
 
 func sorted(s []string) []string {
 	s = slices.Clone(s)
@@ -124,7 +30,7 @@ func allowOnly(t *testing.T, what string, p *server.SubjectPermission) []string 
 // enforces: deploy/nats.conf, read by nats-server's own parser, has exactly
 // the table's users, each allowed exactly its row's subjects.
 func TestPermissionsTableMatchesCompose(t *testing.T) {
-	table := permissionsTable(t)
+	table := alotest.PermissionsTable(t)
 	conf, _ := alotest.ComposeNATSConfig(t)
 	opts, err := server.ProcessConfigFile(conf)
 	if err != nil {
@@ -143,25 +49,44 @@ func TestPermissionsTableMatchesCompose(t *testing.T) {
 		}
 		seen[u.Username] = true
 		if u.Permissions == nil {
-			t.Errorf("%s (%s): no permissions: it may do anything", u.Username, want.name)
+			t.Errorf("%s (%s): no permissions: it may do anything", u.Username, want.Name)
 			continue
 		}
-		if got := sorted(allowOnly(t, u.Username+" publish", u.Permissions.Publish)); !slices.Equal(got, sorted(want.publish)) {
-			t.Errorf("%s (%s) publish: nats.conf %v, table %v", u.Username, want.name, got, sorted(want.publish))
+		if got := sorted(allowOnly(t, u.Username+" publish", u.Permissions.Publish)); !slices.Equal(got, sorted(want.Publish)) {
+			t.Errorf("%s (%s) publish: nats.conf %v, table %v", u.Username, want.Name, got, sorted(want.Publish))
 		}
-		if got := sorted(allowOnly(t, u.Username+" subscribe", u.Permissions.Subscribe)); !slices.Equal(got, sorted(want.subscribe)) {
-			t.Errorf("%s (%s) subscribe: nats.conf %v, table %v", u.Username, want.name, got, sorted(want.subscribe))
+		if got := sorted(allowOnly(t, u.Username+" subscribe", u.Permissions.Subscribe)); !slices.Equal(got, sorted(want.Subscribe)) {
+			t.Errorf("%s (%s) subscribe: nats.conf %v, table %v", u.Username, want.Name, got, sorted(want.Subscribe))
 		}
-		if got := u.Permissions.Response != nil; got != want.responses {
-			t.Errorf("%s (%s) allow_responses: nats.conf %v, table %v", u.Username, want.name, got, want.responses)
+		if got := u.Permissions.Response != nil; got != want.Responses {
+			t.Errorf("%s (%s) allow_responses: nats.conf %v, table %v", u.Username, want.Name, got, want.Responses)
 		}
 	}
 	for user, r := range table {
 		if !seen[user] {
-			t.Errorf("table user %s (%s) is not in deploy/nats.conf", user, r.name)
+			t.Errorf("table user %s (%s) is not in deploy/nats.conf", user, r.Name)
 		}
 	}
 	if len(table) < 4 {
 		t.Errorf("the table has %d users, want at least one per role", len(table))
+	}
+}
+
+func TestSubjectMatches(t *testing.T) {
+	for _, c := range []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"alo.user.*", "alo.user.7", true},
+		{"alo.user.*", "alo.user.7.x", false},
+		{"alo.user.*", "alo.user", false},
+		{"_INBOX.>", "_INBOX.a.b", true},
+		{"_INBOX.>", "_INBOX", false},
+		{"alo.events.gw-1", "alo.events.gw-2", false},
+		{"alo.events.gw-1", "alo.events.gw-1", true},
+	} {
+		if got := alotest.SubjectMatches(c.pattern, c.subject); got != c.want {
+			t.Errorf("SubjectMatches(%q, %q) = %v", c.pattern, c.subject, got)
+		}
 	}
 }
