@@ -25,6 +25,11 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	config := cli.GatewayFlags(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg := config()
+		// Compose replicas share one environment: {replica} gives each
+		// its own id and NATS user (deploy/nats.conf's gw-1 … gw-10).
+		if err := cli.ExpandReplica(ctx, &cfg.ID, &bus.User, &bus.PasswordFile); err != nil {
+			return err
+		}
 		nc, err := bus.Connect(ctx, "alo-gateway "+cfg.ID, log)
 		if err != nil {
 			return err

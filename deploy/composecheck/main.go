@@ -7,7 +7,9 @@
 // up and checks a new gateway serves the surviving state.
 //
 // It speaks the client protocol (TCP JSON Lines, DESIGN.md §1) with the
-// standard library only, so it depends on the wire contract and nothing else.
+// standard library and shared/ only, so it depends on the wire contract; its
+// checks of the bus (bus.go) speak NATS with nats.go, logging in with the
+// stack's own passwords.
 // Every wait is a condition polled until a deadline; nothing sleeps for a fixed
 // time. It prints one line per check and, last, "composecheck: N passed, M
 // failed"; the exit status is 1 if any check failed.
@@ -246,6 +248,7 @@ type client struct {
 	view    map[int64]bool // latest state per friend
 	offAt   map[int64]time.Time
 	errs    []string
+	pushes  []string // {"push":...} lines, as received
 	eof     time.Time
 	eofErr  error
 }
@@ -292,6 +295,8 @@ func (c *client) read() {
 				c.errs = append(c.errs, "second ready")
 			}
 			c.ready, c.session = true, m.Session
+		case m.Kind() == shared.ServerUnknown && bytes.HasPrefix(line, []byte(`{"push":`)):
+			c.pushes = append(c.pushes, string(line))
 		case m.Kind() == shared.ServerState:
 			u, on := *m.UserID, *m.Online
 			if !c.ready && on {
@@ -505,6 +510,11 @@ func run() error {
 			return true
 		})
 		check(got, "%s sees all %d friends online (%s)", c, len(others), c.state())
+	}
+	if *flagNATS != "" {
+		if err := checkBus(gws, clients); err != nil {
+			return err
+		}
 	}
 
 	step("scale down to 1 gateway: users of the stopped gateways go offline for their friends")

@@ -24,7 +24,7 @@ func GatewayFlags(fs *flag.FlagSet) func() gateway.Config {
 	c.RateLimit, c.RateBurst = gateway.DefaultRateLimit, gateway.DefaultRateBurst
 	c.CloseGrace, c.DrainTimeout = gateway.DefaultCloseGrace, gateway.DefaultDrainTimeout
 	c.MaxPushBytes = gateway.DefaultMaxPushBytes
-	fs.StringVar(&c.ID, "id", "", "gateway `name`, unique among gateways (default: gw- and random hex)")
+	fs.StringVar(&c.ID, "id", "", "gateway `name`, unique among gateways (default: gw- and random hex); "+ReplicaPlaceholder+" in it, in --nats-user and in --nats-password-file is the container's compose replica number (or "+EnvReplica+")")
 	PositiveVar(fs, &c.MaxMessageBytes, "max-message", "largest client message in `bytes`")
 	PositiveVar(fs, &c.MaxFriends, "max-friends", "longest friend list, in `entries`")
 	PositiveVar(fs, &c.HelloTimeout, "hello-timeout", "how long a connection may take to send its hello")
