@@ -180,7 +180,7 @@ func TestForgedStatesDoNotGrowKnown(t *testing.T) {
 
 	const forged = 3000
 	for i := range forged {
-		nc.Publish(subjects.User(1), fmt.Appendf(nil, `{"user_id": %d, "online": true}`, 1000+i))
+		nc.Publish(subjects.User(1), fmt.Appendf(nil, `{"user_id":%d,"online":true}`, 1000+i))
 	}
 	for range forged { // forwarded: anyone may reach a user's sessions
 		if m := c.Next(); !m.IsState() {
@@ -319,7 +319,7 @@ func TestResyncRequestsCoalesce(t *testing.T) {
 		}
 	}
 	// The marker's message comes after the flood on the gateway's inbox.
-	nc.Publish(subjects.User(1), []byte(`{"user_id": 7, "online": true}`))
+	nc.Publish(subjects.User(1), []byte(`{"user_id":7,"online":true}`))
 	nc.Flush()
 	alotest.Connect(t, addr, 5) // a login during the flood gets ready
 	marker.ExpectState(7, true)
@@ -354,7 +354,7 @@ func TestBusGarbageLogsBounded(t *testing.T) {
 		nc.Publish(subjects.Push(1), []byte(`[1]`))
 		nc.Publish(subjects.PresenceUp(), nil)
 	}
-	nc.Publish(subjects.User(1), []byte(`{"user_id": 7, "online": true}`))
+	nc.Publish(subjects.User(1), []byte(`{"user_id":7,"online":true}`))
 	c.ExpectState(7, true) // the gateway has read the whole flood
 	bound := 2 + int(time.Since(start)/shared.DefaultLogInterval)
 	for _, line := range []string{"bad control message", "not a state message", "push that is not one JSON object", "presence announced itself"} {

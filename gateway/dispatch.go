@@ -1,9 +1,6 @@
 package gateway
 
 import (
-	"bytes"
-	"encoding/json"
-
 	"github.com/nats-io/nats.go"
 
 	"github.com/alo-presence/alo/shared"
@@ -38,7 +35,6 @@ func (srv *Server) dispatchLoop(stop <-chan struct{}) {
 type dispatcher struct {
 	srv     *Server
 	ctl, up string
-	msg     shared.ClientMessage
 	control shared.Control
 	buf     []byte // the message as sessions get it, re-encoded
 }
@@ -80,47 +76,40 @@ func (d *dispatcher) dispatch(m *nats.Msg) {
 // toUser forwards a state message from a user's subject to that user's
 // sessions here. Only presence publishes there where NATS permissions are
 // on; where they are off anyone can, so the gateway forwards only the shape
-// presence sends, re-encoded from the decoded fields: nothing else on the
-// bus (an error, a ready, a push, bytes word for word) can reach a client
-// through it.
+// presence sends (shared.DecodeState, strict), re-encoded from the decoded
+// fields: nothing else on the bus (an error, a ready, a push, bytes word for
+// word) can reach a client through it.
 func (d *dispatcher) toUser(uid int64, data []byte) {
 	srv := d.srv
 	if len(data) > maxStateBytes {
 		srv.rlog.Warn("user message too big", "dropped a message on a user subject larger than a state message", "user", uid, "bytes", len(data))
 		return
 	}
-	m := &d.msg
-	if err := shared.DecodeClient(data, m, 0); err != nil || !m.HasUserID || !m.HasOnline || m.HasFriends {
+	about, p, err := shared.DecodeState(data)
+	if err != nil {
 		srv.rlog.Warn("user message not a state", "dropped a message on a user subject that is not a state message", "user", uid, "err", err)
 		return
 	}
-	d.buf = shared.AppendState(d.buf[:0], m.UserID, m.Online)
-	d.deliver(uid, true, m.UserID, m.Online)
+	d.buf = shared.AppendPresence(d.buf[:0], about, p)
+	d.deliver(uid, true, about, p.Online)
 }
 
 // push forwards a backend's message from a user's push subject to that
 // user's sessions here, as {"push": <object>}: a client can never take it
 // for a server message, whatever it holds. It must be one JSON object of at
-// most Config.MaxPushBytes.
+// most Config.MaxPushBytes (shared.ValidPushPayload).
 func (d *dispatcher) push(uid int64, data []byte) {
 	srv := d.srv
 	if len(data) > srv.cfg.MaxPushBytes {
 		srv.rlog.Warn("push too big", "dropped a push larger than the limit", "user", uid, "bytes", len(data), "max", srv.cfg.MaxPushBytes)
 		return
 	}
-	if !validPush(data) {
+	if !shared.ValidPushPayload(data, srv.cfg.MaxPushBytes) {
 		srv.rlog.Warn("push not an object", "dropped a push that is not one JSON object", "user", uid, "bytes", len(data))
 		return
 	}
-	d.buf = append(append(append(d.buf[:0], `{"push":`...), data...), '}')
+	d.buf = shared.AppendPush(d.buf[:0], data)
 	d.deliver(uid, false, 0, false)
-}
-
-// validPush reports whether data is one JSON object without line breaks
-// (which would end a JSON Lines message early).
-func validPush(data []byte) bool {
-	t := bytes.TrimSpace(data)
-	return len(t) > 0 && t[0] == '{' && bytes.IndexAny(data, "\r\n") < 0 && json.Valid(data)
 }
 
 // deliver queues d.buf to every session of uid here.

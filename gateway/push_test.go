@@ -86,6 +86,16 @@ func TestUserSubjectForwardsOnlyStates(t *testing.T) {
 	} {
 		nc.Publish(subjects.User(7), []byte(bad))
 	}
-	nc.Publish(subjects.User(7), []byte(`{ "user_id" : 42, "online" : true, "error": "shutdown", "message": "evil" }`))
-	expectRaw(t, c, `{"user_id":42,"online":true}`)
+	// Only the exact shapes presence sends: not with spaces, nor with
+	// fields it does not send.
+	nc.Publish(subjects.User(7), []byte(`{ "user_id" : 42, "online" : true }`))
+	nc.Publish(subjects.User(7), []byte(`{"user_id":42,"online":true,"error":"shutdown","message":"evil"}`))
+	for _, good := range []string{
+		`{"user_id":42,"online":true}`,
+		`{"user_id":42,"online":true,"status":"away","text":"in a meeting"}`,
+		`{"user_id":42,"online":false,"last_seen":"2026-12-02T17:00:00Z"}`,
+	} {
+		nc.Publish(subjects.User(7), []byte(good))
+		expectRaw(t, c, good)
+	}
 }
