@@ -27,6 +27,9 @@
 #     another gateway's events or a control message (permissions
 #     violations asserted); a push arrives wrapped, an oversized one is
 #     dropped, nobody is cut off.
+#     Once the gateway has --auth (issue 10), with deploy/compose.auth.yml:
+#     gateways on --auth jwt and TLS, clients log in with tokens over TLS,
+#     and a hello without a token is refused.
 #  5. Tears the stack down and checks no container, network or volume is left.
 #
 # It prints every check, the stack's logs if one fails, and ends with
@@ -144,7 +147,8 @@ export ALO_LOG_LEVEL=debug ALO_LOG_FORMAT=json
 export ALO_VERSION=${ALO_VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 export ALO_COMMIT=${ALO_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 
-compose() { $COMPOSE_CMD -p "$PROJECT" -f "$ROOT/docker-compose.yml" "$@"; }
+COMPOSE_FILES=(-f "$ROOT/docker-compose.yml")
+compose() { $COMPOSE_CMD -p "$PROJECT" "${COMPOSE_FILES[@]}" "$@"; }
 
 leftovers() { # prints what the project left: containers, networks, volumes
 	docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"
@@ -230,13 +234,28 @@ else
 	ok "no NATS password or hash is committed (deploy/nats.conf names them by variable)"
 fi
 
+# Client identity and TLS (issue 10): once the gateway has --auth, the stack
+# runs with deploy/compose.auth.yml, --auth jwt and TLS with a dev secret and
+# a self-signed certificate made for this run, and composecheck logs in with
+# tokens over TLS and checks a client without one is refused.
+AUTH_ARGS=()
+if "$ROOT/deploy/.build/context/gateway" --help 2>&1 | grep -qE '^[[:space:]]+-{1,2}auth[[:space:]]'; then
+	step "client identity: the gateway has --auth: jwt and TLS on"
+	go run ./deploy/natssecrets -dir "$SECRETS" -dev-auth || die "deploy/natssecrets -dev-auth failed"
+	COMPOSE_FILES+=(-f "$ROOT/deploy/compose.auth.yml")
+	AUTH_ARGS=(-jwt-secret "$SECRETS/jwt-secret" -tls-ca "$SECRETS/tls-cert.pem")
+	ok "a JWT secret and a self-signed certificate in $SECRETS; deploy/compose.auth.yml added"
+else
+	say "the gateway has no --auth yet: clients trust the hello (deploy/compose.auth.yml not used)"
+fi
+
 step "up: nats, presence, 3 gateways (project $PROJECT, gateways on 127.0.0.1:$GATEWAY_PORTS)"
 STACK_UP=yes
 compose up -d --no-build --scale gateway=3 >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; die "compose up failed"; }
 ok "compose up -d --scale gateway=3"
 
 set +e
-"$OUT/composecheck" -project "$PROJECT" -compose "$COMPOSE_CMD -p $PROJECT -f $ROOT/docker-compose.yml" \
+"$OUT/composecheck" -project "$PROJECT" -compose "$COMPOSE_CMD -p $PROJECT ${COMPOSE_FILES[*]}" "${AUTH_ARGS[@]}" \
 	-scale 3 -nats-monitor "127.0.0.1:$MONITOR_PORT" -nats "nats://127.0.0.1:$NATS_PORT" -secrets "$SECRETS" \
 	-v="${ALO_TEST_VERBOSE:-0}" | tee "$OUT/composecheck.log"
 cc=${PIPESTATUS[0]}

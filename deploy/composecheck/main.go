@@ -60,6 +60,9 @@ func main() {
 	if *flagProject == "" {
 		fatalf("-project is required")
 	}
+	if err := setupAuth(); err != nil {
+		fatalf("%v", err)
+	}
 	err := run()
 	if err != nil {
 		fail("scenario stopped early: %v", err)
@@ -254,13 +257,17 @@ type client struct {
 }
 
 func dial(gw container, id int64, friends []int64) (*client, error) {
-	conn, err := net.DialTimeout("tcp", gw.Addr, 5*time.Second)
+	conn, err := dialGateway(gw)
 	if err != nil {
 		return nil, err
 	}
 	c := &client{id: id, gw: gw, conn: conn, changed: make(chan struct{}),
 		snap: map[int64]bool{}, view: map[int64]bool{}, offAt: map[int64]time.Time{}}
-	hello := shared.AppendHello(nil, id, friends)
+	hello, err := helloFor(id, friends)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write(append(hello, '\n')); err != nil {
 		conn.Close()
@@ -295,7 +302,7 @@ func (c *client) read() {
 				c.errs = append(c.errs, "second ready")
 			}
 			c.ready, c.session = true, m.Session
-		case m.Kind() == shared.ServerUnknown && bytes.HasPrefix(line, []byte(`{"push":`)):
+		case m.Kind() == shared.ServerPush:
 			c.pushes = append(c.pushes, string(line))
 		case m.Kind() == shared.ServerState:
 			u, on := *m.UserID, *m.Online
@@ -516,6 +523,9 @@ func run() error {
 			return err
 		}
 	}
+	if jwtSecret != nil {
+		checkAuth(gws[0])
+	}
 
 	step("scale down to 1 gateway: users of the stopped gateways go offline for their friends")
 	start := time.Now()
@@ -620,11 +630,20 @@ func run() error {
 		got := w.waitFor(*flagDeadline, func() bool { return w.view[back] })
 		check(got, "%s sees user %d online again, now on %s (%s)", w, back, fresh.Name, w.state())
 	}
+	wasStopped := map[*client]bool{}
+	for _, c := range stopped {
+		wasStopped[c] = true
+	}
 	for _, c := range clients {
 		c.mu.Lock()
 		errs := c.errs
 		c.mu.Unlock()
-		if len(errs) > 0 {
+		switch {
+		case wasStopped[c]:
+			// Told why as its gateway stopped (README: {"error":"shutdown"}).
+			check(len(errs) == 1 && strings.HasPrefix(errs[0], "error "+shared.CodeShutdown+":"),
+				"%s was told its gateway shut down, and nothing else went wrong: %q", c, errs)
+		case len(errs) > 0:
 			fail("%s received error messages: %q", c, errs)
 		}
 	}
@@ -633,6 +652,10 @@ func run() error {
 
 func get(url string) (int, string, error) {
 	hc := &http.Client{Timeout: 5 * time.Second}
+	if tlsConfig != nil {
+		url = "https://" + strings.TrimPrefix(url, "http://")
+		hc.Transport = &http.Transport{TLSClientConfig: tlsConfig}
+	}
 	resp, err := hc.Get(url)
 	if err != nil {
 		return 0, "", err
