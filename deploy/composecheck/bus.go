@@ -206,6 +206,19 @@ func checkBus(gws []container, clients []*client) error {
 		"%s got the fake error only wrapped, as a push, and not the 512 KiB one: %q", victim, pushes)
 	check(len(errs) == 0 && eof.IsZero() && watcherSeen,
 		"%s is still connected, was sent no error, still sees %d online (%s)", victim, watcher.id, victim.state())
+	// Presence says it dropped the forged bye; only then does the watcher's
+	// view prove it had no effect.
+	const dropped = "dropped an event batch whose gw is not its subject's"
+	deadline := time.Now().Add(*flagDeadline)
+	var logs string
+	for {
+		logs, _ = compose("logs", "--no-color", "presence")
+		if strings.Contains(logs, dropped) && strings.Contains(logs, "alo.events.gw-1") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	check(strings.Contains(logs, dropped), "presence logged %q for the batch on alo.events.gw-1 that names gw-2", dropped)
 	watcher.mu.Lock()
 	victimSeen := watcher.view[victim.id]
 	watcher.mu.Unlock()
