@@ -63,12 +63,13 @@ var msgKindNames = [msgKinds]string{"hello", "friends", "logout", "keepalive", "
 type busDropKind int
 
 const (
-	busDropUserMessage busDropKind = iota // a message to a user's subject that is not one JSON object on one line
+	busDropUserMessage busDropKind = iota // a message on a user's subject that is not a state message
 	busDropControl                        // a control message that does not decode
+	busDropPush                           // a push that is too big or not one JSON object
 	busDropKinds
 )
 
-var busDropNames = [busDropKinds]string{"invalid_user_message", "invalid_control"}
+var busDropNames = [busDropKinds]string{"invalid_user_message", "invalid_control", "invalid_push"}
 
 // Latency buckets, in seconds: from the ~10 µs of a loopback write to the
 // seconds of a client that barely reads.

@@ -339,8 +339,10 @@ func TestTransportsShutdown(t *testing.T) {
 // The gateway pings; a client that answers stays, one that stays silent is
 // disconnected. The client's own pings are answered, before and after the
 // hello, and a hello may come in fragments with a ping between them.
+// The ping interval is short for a test but not so short that a loaded
+// machine delays the answering client past twice of it: 250 ms.
 func TestWSKeepAlive(t *testing.T) {
-	a := transportSystem(t, gateway.Config{}, gateway.WSConfig{Ping: 50 * time.Millisecond}, gateway.UDPConfig{})
+	a := transportSystem(t, gateway.Config{}, gateway.WSConfig{Ping: 250 * time.Millisecond}, gateway.UDPConfig{})
 	watcher, _ := alotest.Connect(t, a.TCP, bystander, 1, 2, barrier)
 
 	c := alotest.DialWS(t, a.WS)
