@@ -60,8 +60,8 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	}
 	alotest.WaitFor(t, alotest.Timeout, "the slow client's session", func() bool { return gw("alo_gateway_sessions") == n })
 	nc := alotest.Conn(t, ns)
-	subject := shared.MustSubjects("").User(100)
-	payload := []byte(`{"padding": "` + strings.Repeat("x", 200) + `"}`) // not a state message
+	subject := shared.MustSubjects("").Push(100)
+	payload := []byte(`{"padding": "` + strings.Repeat("x", 200) + `"}`) // a push: no notification
 	// Far more than the queue and the socket buffers hold; bounded.
 	for i := 0; i < 100_000; i++ {
 		if err := nc.Publish(subject, payload); err != nil {
