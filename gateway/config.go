@@ -57,6 +57,11 @@ type Config struct {
 	// the final flush of the sessions' close events to NATS, so that a
 	// gateway cut off from NATS still stops in time. Default 3s.
 	DrainTimeout time.Duration
+	// FriendStore, when set, is where friend lists come from (--friends
+	// kv, friends.go): each hello's list is looked up there, changes apply
+	// to online sessions at once, and a client's friends are refused with
+	// friends_managed. Default nil: lists come from the clients.
+	FriendStore FriendStore
 	// Inbox is how many NATS messages may wait for the dispatcher before NATS
 	// drops them (and the gateway resynchronises). Default 262144: a
 	// reconnect storm's notifications, at 8 bytes a slot.

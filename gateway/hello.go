@@ -3,6 +3,7 @@ package gateway
 import (
 	"net"
 
+	"github.com/alo-presence/alo/friends"
 	"github.com/alo-presence/alo/shared"
 )
 
@@ -36,9 +37,19 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 	if pe := validateHello(&m); pe != nil {
 		return nil, protocolDisconnect(pe)
 	}
-	s, err := srv.open(&m, c, writer)
+	var looked *friends.Entry
+	if srv.friendsManaged() {
+		var d *disconnect
+		if looked, d = srv.lookupFriends(m.UserID); d != nil {
+			return nil, d
+		}
+	}
+	s, err := srv.open(&m, looked, c, writer)
 	if err != nil {
 		return nil, unavailable(err)
+	}
+	if looked != nil && m.HasFriends {
+		s.sendError(errManagedFriends)
 	}
 	return s, nil
 }

@@ -97,6 +97,7 @@ func (srv *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	reconnected := srv.nc.StatusChanged(nats.CONNECTED)
 
+	stopFriends := srv.startFriends(ctx)
 	var loops sync.WaitGroup // the publisher and the dispatcher
 	stopPub, stopDisp := make(chan struct{}), make(chan struct{})
 	loops.Go(func() { srv.publishLoop(stopPub) })
@@ -144,6 +145,7 @@ func (srv *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 
 	srv.shutdown(ls, u, &accept)
+	stopFriends()  // before the publisher: a change may wait for it to take its update
 	close(stopPub) // the publisher sends the last closes, bye, and flushes
 	srv.nc.RemoveStatusListener(reconnected)
 	_ = ctl.Unsubscribe()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/alo-presence/alo/friends"
 	"github.com/alo-presence/alo/shared"
 )
 
@@ -46,6 +48,11 @@ type Server struct {
 	users    map[int64]*userEntry
 	sessions map[string]*session
 	conns    map[net.Conn]bool // open connections; true once one carries a session
+
+	// With a FriendStore (friends.go): hellos between their lookup and
+	// registration, and the watcher's context, which hellos' lookups use.
+	pending    friends.Pending
+	friendsCtx context.Context
 }
 
 // New returns a gateway that talks to presence through nc.
@@ -96,8 +103,10 @@ func (srv *Server) ID() string { return srv.cfg.ID }
 
 // open starts a session for a validated hello: it registers it, subscribes
 // to its user, and tells presence. writer is the transport's writer, which
-// the session runs whenever it has output (see session).
-func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*session)) (*session, error) {
+// the session runs whenever it has output (see session). looked is the
+// store's list for the user (lookupFriends), nil without a FriendStore;
+// with one the hello's friends are not used.
+func (srv *Server) open(m *shared.ClientMessage, looked *friends.Entry, c net.Conn, writer func(*session)) (*session, error) {
 	s := &session{
 		srv:     srv,
 		id:      srv.boot + "-" + strconv.FormatUint(srv.nextID.Add(1), 36),
@@ -108,11 +117,16 @@ func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*sessio
 		last:    time.Now(),
 	}
 	s.writer = func() { writer(s) }
+	if looked != nil {
+		s.friends = nil // the store's, set by trustLocked
+	}
 	if err := srv.claim.refusal(); err != nil {
+		srv.abandonLookup(looked)
 		return nil, err
 	}
 	srv.mu.Lock()
 	err := srv.addLocked(s)
+	srv.trustLocked(s, looked, err == nil)
 	if _, tracked := srv.conns[c]; err == nil && tracked {
 		srv.conns[c] = true // shutdown lets its writer say goodbye
 	}
@@ -120,8 +134,8 @@ func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*sessio
 	if err != nil {
 		return nil, err
 	}
-	srv.publishEvent(shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends})
-	s.debug("session open", "friends", len(s.friends))
+	n := s.publishOpen()
+	s.debug("session open", "friends", n)
 	return s, nil
 }
 
@@ -135,7 +149,7 @@ func (srv *Server) end(s *session) {
 	if !registered {
 		return
 	}
-	srv.publishEvent(shared.Event{Type: shared.EventClose, Session: s.id, User: s.user})
+	s.publishClose()
 	srv.mu.Lock()
 	srv.removeLocked(s)
 	srv.mu.Unlock()

@@ -45,6 +45,13 @@ type session struct {
 	writing bool
 	writer  func()        // the transport's writer
 	done    chan struct{} // closed by finish, once the connection is closed
+
+	// With a FriendStore (friends.go): the store revision of friends,
+	// guarded by mu; and pubMu, which orders the session's open, close and
+	// the watcher's updates, with opened and ended under it.
+	friendsRev    uint64
+	pubMu         sync.Mutex
+	opened, ended bool
 }
 
 // debug logs at debug level with the session's identity, building nothing
@@ -77,7 +84,9 @@ func (s *session) handle(data []byte) *disconnect {
 	if m.HasOnline && !m.Online {
 		return dcLogout
 	}
-	if m.HasFriends {
+	if m.HasFriends && s.srv.friendsManaged() {
+		s.sendError(errManagedFriends) // not fatal: the list is ignored, nothing is published
+	} else if m.HasFriends {
 		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
 		s.mu.Lock()
 		s.friends = friends
