@@ -48,9 +48,6 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	if looked != nil && m.HasFriends {
-		s.sendError(errManagedFriends)
-	}
 	return s, nil
 }
 

@@ -134,6 +134,11 @@ func (srv *Server) open(m *shared.ClientMessage, looked *friends.Entry, c net.Co
 	if err != nil {
 		return nil, err
 	}
+	if looked != nil && m.HasFriends {
+		// Before the open is published: the refusal comes before the
+		// snapshot, whatever the timing.
+		s.sendError(errManagedFriends)
+	}
 	n := s.publishOpen()
 	s.debug("session open", "friends", n)
 	return s, nil
