@@ -166,7 +166,7 @@ func TestKVFriendsChanges(t *testing.T) {
 	put(t, kv, 2, "[1]") // 2 is on b only
 	c2.ExpectState(1, true)
 
-	put(t, kv, 1, "[3, 5]") // 2 dropped: 2's leaving is no longer told
+	put(t, kv, 1, "[3, 5]")  // 2 dropped: 2's leaving is no longer told
 	c1.ExpectState(5, false) // presence has both sessions' updates
 	c1b.ExpectState(5, false)
 	c2.Close()
