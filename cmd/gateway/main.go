@@ -23,13 +23,21 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	bus.Register(fs)
 	cli.PrefixFlag(fs)
 	config := cli.GatewayFlags(fs)
+	var friendsFlags cli.FriendsFlags
+	friendsFlags.Register(fs, false)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg := config()
+		if err := friendsFlags.Check(); err != nil {
+			return err
+		}
 		nc, err := bus.Connect(ctx, "alo-gateway "+cfg.ID, log)
 		if err != nil {
 			return err
 		}
 		defer nc.Close()
+		if err := friendsFlags.Open(ctx, nc, &cfg, log); err != nil {
+			return err
+		}
 		srv, err := gateway.New(nc, log, cfg)
 		if err != nil {
 			return err
