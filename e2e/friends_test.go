@@ -71,7 +71,7 @@ func TestDevFriendsKV(t *testing.T) {
 	}
 	alo, _, _ = devNATS(t, "127.0.0.1:0", "--friends", "kv", "--data", data)
 	c3, _ = helloKV(t, alo.Addr("clients"), 3)
-	c1, snap = helloKV(t, alo.Addr("clients"), 1)
+	_, snap = helloKV(t, alo.Addr("clients"), 1)
 	wantOnline(t, snap, 3)  // 1's list, [2,3,4], is still in the bucket
 	c3.ExpectState(1, true) // and so is 3's, [1]
 }
