@@ -35,7 +35,7 @@ func TestDevFriendsKV(t *testing.T) {
 	devPut(t, kv, "2", "[1]")
 
 	gw := alotest.StartEnv(t, "gateway", []string{"ALO_NATS_TOKEN=" + token},
-		"--tcp", "127.0.0.1:0", "--nats", natsURL, "--friends", "kv")
+		"--tcp", "127.0.0.1:0", "--nats", natsURL, "--auth", "none", "--friends", "kv")
 	c2, _ := helloKV(t, gw.Addr("clients"), 2)
 	c1 := alotest.Dial(t, tcp)
 	c1.Send(alotest.Hello(1, 9))
@@ -56,7 +56,7 @@ func TestDevFriendsKV(t *testing.T) {
 	c3.Close()
 
 	missing := alotest.StartEnv(t, "gateway", []string{"ALO_NATS_TOKEN=" + token},
-		"--tcp", "127.0.0.1:0", "--nats", natsURL, "--friends", "kv", "--friends-bucket", "nope")
+		"--tcp", "127.0.0.1:0", "--nats", natsURL, "--auth", "none", "--friends", "kv", "--friends-bucket", "nope")
 	var exit *exec.ExitError
 	if err := missing.Wait(); !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("gateway without its bucket exited with %v, want status 1", err)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/alo-presence/alo/shared"
@@ -57,10 +58,20 @@ type Config struct {
 	// the final flush of the sessions' close events to NATS, so that a
 	// gateway cut off from NATS still stops in time. Default 3s.
 	DrainTimeout time.Duration
-	// FriendStore, when set, is where friend lists come from (--friends
-	// kv, friends.go): each hello's list is looked up there, changes apply
-	// to online sessions at once, and a client's friends are refused with
-	// friends_managed. Default nil: lists come from the clients.
+	// Auth verifies the hello's token (--auth jwt; *auth.Verifier is one).
+	// Default nil: --auth none, the hello's user_id is trusted.
+	Auth Authenticator
+	// TokenLeeway is how long after its token's exp a session ends: the
+	// verifier's clock-skew leeway, so that a token it has just accepted
+	// does not end its session at once. Default 0.
+	TokenLeeway time.Duration
+	// Friends says where friend lists come from. Default FriendsClient,
+	// or FriendsKV when FriendStore is set; FriendsToken needs Auth,
+	// FriendsKV a FriendStore.
+	Friends FriendsMode
+	// FriendStore is the store of friend lists of FriendsKV (friends.go):
+	// each hello's list is looked up there and its changes apply to online
+	// sessions at once. *friends.Source is one. Default nil.
 	FriendStore FriendStore
 	// Inbox is how many NATS messages may wait for the dispatcher before NATS
 	// drops them (and the gateway resynchronises). Default 262144: a
@@ -122,6 +133,12 @@ func (c Config) withDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.Friends == "" && c.FriendStore != nil {
+		c.Friends = FriendsKV
+	}
+	if c.Friends == "" {
+		c.Friends = FriendsClient
+	}
 	if c.Inbox == 0 {
 		c.Inbox = 1 << 18
 	}
@@ -144,9 +161,30 @@ func (c Config) validate() error {
 		return errors.New("gateway: rate limit must be positive, burst at least 1")
 	case c.Inbox < 1:
 		return errors.New("gateway: inbox must be positive")
+	case c.TokenLeeway < 0:
+		return errors.New("gateway: token leeway must not be negative")
+	}
+	switch c.Friends {
+	case FriendsClient:
+	case FriendsToken:
+		if c.Auth == nil {
+			return ErrFriendsNeedAuth
+		}
+	case FriendsKV:
+		if c.FriendStore == nil {
+			return errors.New("gateway: friends kv needs a FriendStore")
+		}
+	default:
+		return fmt.Errorf("gateway: friends %q is not client, token or kv", c.Friends)
+	}
+	if c.FriendStore != nil && c.Friends != FriendsKV {
+		return fmt.Errorf("gateway: a FriendStore is for friends kv, not %s", c.Friends)
 	}
 	return nil
 }
+
+// ErrFriendsNeedAuth: friend lists from the token need a token.
+var ErrFriendsNeedAuth = errors.New("gateway: friends from the token need token auth (--auth jwt)")
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -18,7 +18,7 @@ import (
 // open and update events, tells newly added friends' states, and under
 // mutual tells a dropped watcher offline; the heartbeat digests follow the
 // events. A client's own friends are refused with friends_managed, not
-// fatal, and ignored.
+// fatal, and ignored (auth.go's errFriendsManaged, as for --friends token).
 //
 // Ordering. A hello's lookup and a change of the same user can pass each
 // other, so every list carries its store revision and a session applies
@@ -50,15 +50,6 @@ const friendsLookupTimeout = 2 * time.Second
 // read: admitting the user with no friends would show them a wrong, empty
 // world until the next change of their list.
 var errFriendsUnavailable = errors.New("gateway: the friend lists cannot be read")
-
-// errManagedFriends answers a client's friend list when the store owns
-// lists. (The auth branch's errFriendsManaged is the same message for
-// --friends token; they are one once both are merged.)
-var errManagedFriends = &shared.ProtocolError{Code: shared.CodeFriendsManaged,
-	Message: "friend lists are managed by the deployment; this list is ignored"}
-
-// friendsManaged reports whether friend lists come from a FriendStore.
-func (srv *Server) friendsManaged() bool { return srv.cfg.FriendStore != nil }
 
 // startFriends starts the store's watcher, when there is a store, and
 // returns the function that stops it and waits for it. Serve calls the

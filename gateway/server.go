@@ -101,17 +101,18 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 // ID returns the gateway's id.
 func (srv *Server) ID() string { return srv.cfg.ID }
 
-// open starts a session for a validated hello: it registers it, subscribes
+// open starts a session for a verified hello: it registers it, subscribes
 // to its user, and tells presence. writer is the transport's writer, which
-// the session runs whenever it has output (see session). looked is the
-// store's list for the user (lookupFriends), nil without a FriendStore;
-// with one the hello's friends are not used.
-func (srv *Server) open(m *shared.ClientMessage, looked *friends.Entry, c net.Conn, writer func(*session)) (*session, error) {
+// the session runs whenever it has output (see session). With --friends kv
+// id.looked is the store's list (lookupFriends), pending until the session
+// is registered.
+func (srv *Server) open(id *identity, c net.Conn, writer func(*session)) (*session, error) {
+	user, friends, looked := id.user, id.friends, id.looked
 	s := &session{
 		srv:     srv,
 		id:      srv.boot + "-" + strconv.FormatUint(srv.nextID.Add(1), 36),
-		user:    m.UserID,
-		friends: shared.NormalizeFriends(append([]int64(nil), m.Friends...), m.UserID),
+		user:    user,
+		friends: shared.NormalizeFriends(append([]int64(nil), friends...), user),
 		done:    make(chan struct{}),
 		tokens:  float64(srv.cfg.RateBurst),
 		last:    time.Now(),
@@ -134,10 +135,10 @@ func (srv *Server) open(m *shared.ClientMessage, looked *friends.Entry, c net.Co
 	if err != nil {
 		return nil, err
 	}
-	if looked != nil && m.HasFriends {
+	if id.managed {
 		// Before the open is published: the refusal comes before the
 		// snapshot, whatever the timing.
-		s.sendError(errManagedFriends)
+		s.sendError(errFriendsManaged)
 	}
 	n := s.publishOpen()
 	s.debug("session open", "friends", n)
@@ -151,6 +152,7 @@ func (srv *Server) end(s *session) {
 	srv.mu.RLock()
 	registered := srv.sessions[s.id] == s
 	srv.mu.RUnlock()
+	s.stopExpiry()
 	if !registered {
 		return
 	}

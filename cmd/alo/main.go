@@ -46,6 +46,9 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	cli.PrefixFlag(fs)
 	gatewayConfig := cli.GatewayFlags(fs)
 	presenceConfig := cli.PresenceFlags(fs)
+	var edge cli.EdgeFlags
+	edge.Register(fs, true)
+	debug := cli.DebugFlag(fs)
 	var friendsFlags cli.FriendsFlags
 	friendsFlags.Register(fs, true)
 	dataDir := fs.String("data", "", "`directory` where alo keeps state across restarts: the JetStream store of --friends kv (default: a temporary directory, removed at exit)")
@@ -63,23 +66,27 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 			// UDP and TCP share the number: --tcp alone moves both.
 			transports.UDP = *tcp
 		}
-		if err := friendsFlags.Check(); err != nil {
+		gcfg := gatewayConfig()
+		e, err := edge.Setup(log, &gcfg)
+		if err != nil {
 			return err
 		}
 		bus, err := natsSetup(*natsListen, *natsConfig, creds)
 		if err != nil {
 			return err
 		}
-		if friendsFlags.KV() && !bus.opts.JetStream { // --nats-config may have set it up already
-			cleanup, err := devnats.EnableJetStream(bus.opts, *dataDir)
-			if err != nil {
-				return err
+		if gcfg.Friends == gateway.FriendsKV {
+			if !bus.opts.JetStream { // --nats-config may have set it up already
+				cleanup, err := devnats.EnableJetStream(bus.opts, *dataDir)
+				if err != nil {
+					return err
+				}
+				defer cleanup() // after run, which waits for the server's shutdown
 			}
-			defer cleanup() // after run, which waits for the server's shutdown
+			bus.friends = &friendsFlags
 		}
-		bus.friends = &friendsFlags
-		return run(ctx, log, bus, pcfg, gatewayConfig(), func(ctx context.Context, srv *gateway.Server) error {
-			return transports.Serve(ctx, log, srv, *tcp, httpAddr)
+		return run(ctx, log, bus, pcfg, gcfg, func(ctx context.Context, srv *gateway.Server) error {
+			return transports.Serve(ctx, log, srv, e, *debug, *tcp, httpAddr)
 		})
 	}
 }
