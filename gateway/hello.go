@@ -38,7 +38,7 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 	}
 	s, err := srv.open(&m, c, writer)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, openRefusal(err)
 	}
 	return s, nil
 }

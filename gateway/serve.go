@@ -254,6 +254,12 @@ func (srv *Server) acceptLoop(ln net.Listener) error {
 			return fmt.Errorf("gateway: accept: %w", err)
 		}
 		backoff = 0
+		// Admitted before anything else: a refused source costs the
+		// socket and one line.
+		c, ok := srv.admit(c)
+		if !ok {
+			continue
+		}
 		if !srv.track(c) {
 			c.Close()
 			continue

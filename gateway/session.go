@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -79,12 +80,38 @@ func (s *session) handle(data []byte) *disconnect {
 	}
 	if m.HasFriends {
 		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
-		s.mu.Lock()
-		s.friends = friends
-		s.known = keepFriends(s.known, friends)
-		s.mu.Unlock()
+		if pe := s.srv.setFriends(s, friends); pe != nil {
+			// Not fatal: the session keeps its list and is told why.
+			s.sendError(pe)
+			return nil
+		}
 		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
 	}
+	return nil
+}
+
+// setFriends replaces s's friend list, unless the user changes lists too
+// often or the union over their sessions would grow past MaxFriendUnion:
+// then it returns the refusal and the list stays. The check and the
+// assignment share one critical section, so two sessions of a user
+// updating at once cannot both pass on the other's old list.
+func (srv *Server) setFriends(s *session, friends []int64) *shared.ProtocolError {
+	if err := srv.ulim.FriendUpdate(s.user); err != nil {
+		var le *LimitError
+		if errors.As(err, &le) {
+			return le.Protocol()
+		}
+		return asProtocolError(err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if !srv.friendUnionWithinLocked(srv.users[s.user], s, friends) {
+		return FriendUnionError(srv.cfg.MaxFriendUnion).Protocol()
+	}
+	s.mu.Lock()
+	s.friends = friends
+	s.known = keepFriends(s.known, friends)
+	s.mu.Unlock()
 	return nil
 }
 

@@ -116,14 +116,26 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the gateway is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	// The HTTP listener counted the connection against its source
+	// (LimitListener); a WebSocket also counts against the gateway's total,
+	// as a TCP connection does. A refusal is said in the protocol's own
+	// words, which a browser can read, then closed with 1013 (try again).
+	lease, admitErr := srv.adm.AdmitTotal()
 	c, rw, _, err := h.up.Upgrade(r, w)
 	if err != nil {
 		// The upgrader has answered with an HTTP error.
 		if c != nil {
 			c.Close()
 		}
+		lease.Release()
 		return
 	}
+	if le := (*LimitError)(nil); errors.As(admitErr, &le) {
+		srv.rlog.Info("ws_refused", "websocket refused", "remote", c.RemoteAddr().String(), "err", admitErr)
+		refuseWS(c, wsRefusal(le))
+		return
+	}
+	c = &leasedConn{Conn: c, lease: lease}
 	// Bytes the client sent right after its request are in the HTTP
 	// server's reader; otherwise it is dropped with everything else of the
 	// HTTP connection, so an idle WebSocket holds no buffer.

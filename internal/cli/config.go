@@ -34,11 +34,16 @@ func GatewayFlags(fs *flag.FlagSet) func() gateway.Config {
 	PositiveVar(fs, &c.Heartbeat, "heartbeat", "how often the gateway renews its lease with presence")
 	PositiveVar(fs, &c.CloseGrace, "close-grace", "at shutdown, how long clients' writers have to send the close reason before their connections are closed")
 	PositiveVar(fs, &c.DrainTimeout, "drain", "at shutdown, the most the gateway waits for, the close grace and the final flush to NATS included")
+	c.MessageTimeout = gateway.DefaultMessageTimeout
+	PositiveVar(fs, &c.MessageTimeout, "message-timeout", "how long a message may take to arrive once its first byte has: a client that sends half a line and stops is disconnected")
+	var lim Limits
+	lim.Register(fs)
 	prefix := fs.Lookup("prefix")
 	return func() gateway.Config {
 		if prefix != nil {
 			c.Prefix = prefix.Value.String()
 		}
+		lim.Apply(&c)
 		return c
 	}
 }

@@ -116,5 +116,7 @@ func (f *TransportFlags) Serve(ctx context.Context, log *slog.Logger, srv *gatew
 	}
 	return RunAll(ctx,
 		func(ctx context.Context) error { return srv.Serve(ctx, ls) },
-		func(ctx context.Context) error { return ServeHTTP(ctx, log, httpAddr, mux) })
+		func(ctx context.Context) error {
+			return ServeHTTP(WithHTTPListener(ctx, srv.LimitListener), log, httpAddr, mux)
+		})
 }
