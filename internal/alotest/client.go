@@ -233,3 +233,25 @@ func (c *Client) ExpectStateSkipping(user int64, online bool, repeat func(Msg) b
 		return
 	}
 }
+
+// DialFrom is Dial from the local address from (an IP: "127.0.0.2"), so a
+// test can stand for clients at several addresses: the whole of 127/8 is
+// loopback on Linux.
+func DialFrom(t testing.TB, addr, from string) *Client {
+	t.Helper()
+	d := net.Dialer{Timeout: Timeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, from, err)
+	}
+	return newClient(t, c)
+}
+
+// ConnectFrom is Connect from the local address from.
+func ConnectFrom(t testing.TB, addr, from string, user int64, friends ...int64) (*Client, []int64) {
+	t.Helper()
+	c := DialFrom(t, addr, from)
+	c.User = user
+	c.Send(Hello(user, friends...))
+	return c, c.AwaitReady()
+}
