@@ -221,6 +221,19 @@ func TestHalfSentLineClosed(t *testing.T) {
 	watcher.ExpectState(2, false)
 }
 
+// A WebSocket message started and not finished is closed after the message
+// timeout too.
+func TestHalfSentWSMessageClosed(t *testing.T) {
+	a := transportSystem(t, gateway.Config{MessageTimeout: 300 * time.Millisecond}, gateway.WSConfig{}, gateway.UDPConfig{})
+	watcher, _ := alotest.Connect(t, a.TCP, bystander, 1)
+	c, _ := alotest.ConnectWS(t, a.WS, 1)
+	watcher.ExpectState(1, true)
+	c.SendPartialFrame([]byte(`{"friends": [`), 1000)
+	c.ExpectError(shared.CodeMessageTimeout)
+	c.ExpectClosed()
+	watcher.ExpectState(1, false)
+}
+
 // TestHalfSentLinesMemory is the issue's attack: 1,000 connections each
 // holding a 60 KB unfinished line. It reports the gateway's heap with them
 // held, and after the message timeout.

@@ -22,6 +22,9 @@ var errTooLong = errors.New("gateway: message too long")
 // message timeout.
 var errMessageTimeout = errors.New("gateway: message not finished in time")
 
+var errMessageTimeoutPE = &shared.ProtocolError{Code: shared.CodeMessageTimeout,
+	Message: "a message was started and not finished in time"}
+
 // lineReader reads lines of at most max bytes, without their line ending.
 // With c and timeout set, a line must arrive whole within timeout of its
 // first byte: waiting for that first byte has no deadline (an idle
@@ -132,8 +135,7 @@ func tcpReadError(err error) *disconnect {
 	case errors.Is(err, errTooLong):
 		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeTooLong, Message: "a message is longer than the gateway accepts"})
 	case errors.Is(err, errMessageTimeout):
-		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeMessageTimeout,
-			Message: "a message was started and not finished in time"})
+		return protocolDisconnect(errMessageTimeoutPE)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"})
 	}

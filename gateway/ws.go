@@ -202,6 +202,7 @@ type wsConn struct {
 	buf []byte // the message being read; nil between messages
 
 	idle  time.Duration      // after the hello: read deadline renewed by each frame
+	msgTO time.Duration      // after the hello: a started message must end within this
 	allow func() *disconnect // after the hello: the session's rate limit
 
 	mu      sync.Mutex
@@ -315,6 +316,13 @@ func (wc *wsConn) next() ([]byte, error) {
 			}
 			continue
 		}
+		// A started message must end within the message timeout, so
+		// that a client cannot hold a MaxMessageBytes buffer by sending
+		// most of it and stopping (the idle deadline is renewed by any
+		// frame, continuations included).
+		if wc.msgTO > 0 && wc.msgTO < wc.idle {
+			_ = wc.c.SetReadDeadline(time.Now().Add(wc.msgTO))
+		}
 		// Grow the buffer as bytes arrive, not on the declared length.
 		b := wc.buf[:0]
 		if b == nil {
@@ -332,8 +340,15 @@ func (wc *wsConn) next() ([]byte, error) {
 				break
 			}
 			if err != nil {
+				wc.buf = b
+				if wc.msgTO > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+					return nil, errMessageTimeout
+				}
 				return nil, err
 			}
+		}
+		if wc.msgTO > 0 && wc.msgTO < wc.idle {
+			_ = wc.c.SetReadDeadline(time.Now().Add(wc.idle))
 		}
 		wc.buf = b
 		if h.OpCode == ws.OpBinary {
@@ -403,6 +418,8 @@ func wsReadError(err error) *disconnect {
 			err: &shared.ProtocolError{Code: shared.CodeInvalidUTF8, Message: "a text frame is not valid UTF-8"}}
 	case errors.Is(err, errBinary):
 		return &disconnect{reason: reasonProtocol, code: ws.StatusUnsupportedData, err: errBinaryFrame}
+	case errors.Is(err, errMessageTimeout):
+		return protocolDisconnect(errMessageTimeoutPE)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"})
 	case errors.As(err, &perr):
@@ -464,6 +481,7 @@ func (srv *Server) wsHello(c net.Conn, pending *bufio.Reader, cfg WSConfig) (*ws
 	wc.release()
 	// From now on any frame, a pong included, proves the client is there.
 	wc.idle = 2 * cfg.Ping
+	wc.msgTO = srv.cfg.MessageTimeout
 	_ = c.SetReadDeadline(time.Now().Add(wc.idle))
 	wc.mu.Lock()
 	wc.onCtl = s.signal

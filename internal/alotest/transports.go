@@ -306,6 +306,21 @@ func appendMasked(b []byte, h ws.Header, payload []byte) []byte {
 	return b
 }
 
+// SendPartialFrame sends the start of a text frame that declares length
+// bytes of payload but carries only payload: a message started and not
+// finished.
+func (c *WSClient) SendPartialFrame(payload []byte, length int64) {
+	c.t.Helper()
+	h := ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Mask: ws.NewMask(), Length: length}
+	var buf bytes.Buffer
+	_ = ws.WriteHeader(&buf, h)
+	b := append(buf.Bytes(), payload...)
+	ws.Cipher(b[buf.Len():], h.Mask, 0)
+	if err := c.ws.write(b); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
 // SetAnswerPings makes the client answer the server's pings, or not.
 func (c *WSClient) SetAnswerPings(on bool) {
 	c.ws.mu.Lock()
