@@ -290,3 +290,34 @@ func TestHalfSentLinesMemory(t *testing.T) {
 		t.Fatalf("heap %d MiB after the timeout, %d MiB before: the lines are still held", after>>20, base>>20)
 	}
 }
+
+// The HTTP port counts connections per address too (LimitListener): an
+// address at its cap gets its HTTP connection closed without a word, while
+// another address is served.
+func TestHTTPConnsPerIP(t *testing.T) {
+	a := transportSystem(t, gateway.Config{Admission: gateway.AdmissionConfig{MaxConnsPerIP: 2, ConnRatePerIP: -1}}, gateway.WSConfig{}, gateway.UDPConfig{})
+	get := func(from string) error {
+		d := &net.Dialer{Timeout: alotest.Timeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		hc := &http.Client{Timeout: alotest.Timeout, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+		resp, err := hc.Get("http://" + a.HTTP + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s", resp.Status)
+		}
+		return nil
+	}
+	if err := get("127.0.0.10"); err != nil {
+		t.Fatalf("/healthz under the cap: %v", err)
+	}
+	alotest.ConnectFrom(t, a.TCP, "127.0.0.10", 1)
+	alotest.ConnectFrom(t, a.TCP, "127.0.0.10", 2)
+	if err := get("127.0.0.10"); err == nil {
+		t.Fatal("an HTTP connection from an address at its cap was served")
+	}
+	if err := get("127.0.0.11"); err != nil {
+		t.Fatalf("/healthz from another address: %v", err)
+	}
+}
