@@ -255,3 +255,23 @@ func ConnectFrom(t testing.TB, addr, from string, user int64, friends ...int64) 
 	c.Send(Hello(user, friends...))
 	return c, c.AwaitReady()
 }
+
+// NextOrClosed returns the next message, or false once the server has
+// closed the connection and every message before the close was taken.
+func (c *Client) NextOrClosed() (Msg, bool) {
+	c.t.Helper()
+	select {
+	case m := <-c.msgs:
+		return m, true
+	case <-c.closed:
+		select {
+		case m := <-c.msgs:
+			return m, true
+		default:
+			return Msg{}, false
+		}
+	case <-time.After(Timeout):
+		c.t.Fatalf("neither a message nor a close within %v", Timeout)
+		return Msg{}, false
+	}
+}
