@@ -191,6 +191,51 @@ func expectClosedNoError(t *testing.T, c *alotest.Client) {
 	}
 }
 
+func TestFriendUpdateRate(t *testing.T) {
+	cfg := gateway.Config{Users: gateway.UserLimitsConfig{FriendUpdatesPerSec: 0.01, FriendUpdateBurst: 2}}
+	a := transportSystem(t, cfg, gateway.WSConfig{}, gateway.UDPConfig{})
+	c, _ := alotest.Connect(t, a.TCP, 1, 2) // the hello's list: 1 of 2
+	c.Send(`{"friends": [3]}`)              // 2 of 2
+	c.Send(`{"friends": [4]}`)              // over
+	c.ExpectError(shared.CodeFriendsRateLimited)
+	// The list stayed [3]: 3 is heard, 4 not.
+	alotest.Connect(t, a.TCP, 4)
+	alotest.Connect(t, a.TCP, 3)
+	c.ExpectStateSkipping(3, true, offline)
+	// Another user has their own budget.
+	d, _ := alotest.Connect(t, a.TCP, 5, 2)
+	d.Send(`{"friends": [3]}`)
+	d.Send(`{"online": false}`)
+	expectClosedNoError(t, d)
+	// A new session of the rate-limited user is refused at hello.
+	e := alotest.Dial(t, a.TCP)
+	e.Send(alotest.Hello(1, 9))
+	e.ExpectError(shared.CodeFriendsRateLimited)
+	e.ExpectClosed()
+}
+
+// A client that starts a line and stops is closed after the message
+// timeout, and its watchers told; an idle session is not.
+func TestHalfSentLineClosed(t *testing.T) {
+	a := transportSystem(t, gateway.Config{MessageTimeout: 300 * time.Millisecond}, gateway.WSConfig{}, gateway.UDPConfig{})
+	watcher, _ := alotest.Connect(t, a.TCP, bystander, 1, 2, barrier)
+	idle, _ := alotest.Connect(t, a.TCP, 2)
+	watcher.ExpectState(2, true)
+	c, _ := alotest.Connect(t, a.TCP, 1)
+	watcher.ExpectState(1, true)
+	if _, err := c.Conn.Write([]byte(`{"friends": [`)); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpectError(shared.CodeMessageTimeout)
+	c.ExpectClosed()
+	watcher.ExpectState(1, false)
+	idle.ExpectQuiet(600 * time.Millisecond) // twice the timeout, and still open
+	idle.Send(`{"friends": [1]}`)
+	idle.Send(`{"online": false}`)
+	expectClosedNoError(t, idle)
+	watcher.ExpectState(2, false)
+}
+
 // A WebSocket message started and not finished is closed after the message
 // timeout too.
 func TestHalfSentWSMessageClosed(t *testing.T) {

@@ -29,8 +29,11 @@ type session struct {
 	tokens float64
 	last   time.Time
 
-	mu      sync.Mutex
-	friends []int64     // the session's friend list, for resyncs
+	mu sync.Mutex
+	// friends is the session's friend list, for resyncs and for the
+	// union check over the user's sessions (friendUnionWithinLocked): a
+	// registered session's list is written holding srv.mu as well as mu.
+	friends []int64
 	out     []byte      // queued messages, each ended by '\n'
 	ready   bool        // ready was queued; user updates flow from then on
 	known   []int64     // friends this session was last told are online, sorted; a subset of friends
@@ -80,7 +83,7 @@ func (s *session) handle(data []byte) *disconnect {
 	}
 	if m.HasFriends {
 		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
-		if pe := s.srv.setFriends(s, friends); pe != nil {
+		if pe := s.srv.updateFriends(s, friends); pe != nil {
 			// Not fatal: the session keeps its list and is told why.
 			s.sendError(pe)
 			return nil
@@ -90,12 +93,12 @@ func (s *session) handle(data []byte) *disconnect {
 	return nil
 }
 
-// setFriends replaces s's friend list, unless the user changes lists too
+// updateFriends replaces s's friend list, unless the user changes lists too
 // often or the union over their sessions would grow past MaxFriendUnion:
 // then it returns the refusal and the list stays. The check and the
 // assignment share one critical section, so two sessions of a user
 // updating at once cannot both pass on the other's old list.
-func (srv *Server) setFriends(s *session, friends []int64) *shared.ProtocolError {
+func (srv *Server) updateFriends(s *session, friends []int64) *shared.ProtocolError {
 	if err := srv.ulim.FriendUpdate(s.user); err != nil {
 		var le *LimitError
 		if errors.As(err, &le) {
