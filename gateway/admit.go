@@ -28,11 +28,17 @@ func (c *leasedConn) Close() error {
 }
 
 // admit admits a connection accepted on the TCP listener against every
-// limit. A refused one is told why in one line and closed; admit reports
-// whether the caller may go on with the returned connection.
-func (srv *Server) admit(c net.Conn) (net.Conn, bool) {
+// limit. A refused one is told why in one line when tell is set (plain
+// TCP) and closed; admit reports whether the caller may go on with the
+// returned connection.
+func (srv *Server) admit(c net.Conn, tell bool) (net.Conn, bool) {
 	lease, err := srv.adm.Admit(RemoteIP(c))
 	if err != nil {
+		if !tell {
+			srv.rlog.Info("conn_refused", "connection refused", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return nil, false
+		}
 		srv.refused(c, err)
 		return nil, false
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/alo-presence/alo/shared"
@@ -79,6 +80,16 @@ type Config struct {
 	// session may get back: the return-routability cookie and the rate of
 	// replies (udpgate.go). The zero value is the Internet-safe default.
 	UDPGate UDPGateConfig
+	// Auth verifies the hello's token (--auth jwt; *auth.Verifier is one).
+	// Default nil: --auth none, the hello's user_id is trusted.
+	Auth Authenticator
+	// TokenLeeway is how long after its token's exp a session ends: the
+	// verifier's clock-skew leeway, so that a token it has just accepted
+	// does not end its session at once. Default 0.
+	TokenLeeway time.Duration
+	// Friends says where friend lists come from. Default FriendsClient;
+	// FriendsToken needs Auth.
+	Friends FriendsMode
 	// Inbox is how many NATS messages may wait for the dispatcher before NATS
 	// drops them (and the gateway resynchronises). Default 262144: a
 	// reconnect storm's notifications, at 8 bytes a slot.
@@ -171,6 +182,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxFriendUnion == 0 {
 		c.MaxFriendUnion = DefaultMaxFriendUnion
 	}
+	if c.Friends == "" {
+		c.Friends = FriendsClient
+	}
 	if c.Inbox == 0 {
 		c.Inbox = 1 << 18
 	}
@@ -199,9 +213,25 @@ func (c Config) validate() error {
 		return errors.New("gateway: message timeout must be positive")
 	case c.MaxFriendUnion >= 0 && c.MaxFriendUnion < c.MaxFriends:
 		return errors.New("gateway: max friend union must be at least max friends")
+	case c.TokenLeeway < 0:
+		return errors.New("gateway: token leeway must not be negative")
+	}
+	switch c.Friends {
+	case FriendsClient:
+	case FriendsToken:
+		if c.Auth == nil {
+			return ErrFriendsNeedAuth
+		}
+	case FriendsKV:
+		return errors.New("gateway: friends kv is not wired into the gateway yet")
+	default:
+		return fmt.Errorf("gateway: friends %q is not client, token or kv", c.Friends)
 	}
 	return nil
 }
+
+// ErrFriendsNeedAuth: friend lists from the token need a token.
+var ErrFriendsNeedAuth = errors.New("gateway: friends from the token need token auth (--auth jwt)")
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -49,6 +49,11 @@ type session struct {
 	writing bool
 	writer  func()        // the transport's writer
 	done    chan struct{} // closed by finish, once the connection is closed
+	// expires is when the session's token runs out (Unix ns, with the
+	// leeway), and expiry the timer that ends the session then; both zero
+	// without a token, so an idle session under --auth none holds no timer.
+	expires int64
+	expiry  *time.Timer
 }
 
 // debug logs at debug level with the session's identity, building nothing
@@ -81,7 +86,17 @@ func (s *session) handle(data []byte) *disconnect {
 	if m.HasOnline && !m.Online {
 		return dcLogout
 	}
+	if token, ok := helloToken(m); ok && s.srv.cfg.Auth != nil {
+		// With --auth none a token means nothing: the hello was trusted.
+		if d := s.refresh(token); d != nil {
+			return d
+		}
+	}
 	if m.HasFriends {
+		if s.srv.cfg.Friends.trusted() {
+			s.sendError(errFriendsManaged)
+			return nil
+		}
 		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
 		if pe := s.srv.updateFriends(s, friends); pe != nil {
 			// Not fatal: the session keeps its list and is told why.
@@ -111,11 +126,26 @@ func (srv *Server) updateFriends(s *session, friends []int64) *shared.ProtocolEr
 	if !srv.friendUnionWithinLocked(srv.users[s.user], s, friends) {
 		return FriendUnionError(srv.cfg.MaxFriendUnion).Protocol()
 	}
+	s.assignFriendsLocked(friends)
+	return nil
+}
+
+// setFriends replaces the session's friend list (normalized) from a
+// trusted source, which the per-user limits do not meter, and tells
+// presence.
+func (s *session) setFriends(friends []int64) {
+	s.srv.mu.Lock()
+	s.assignFriendsLocked(friends)
+	s.srv.mu.Unlock()
+	s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
+}
+
+// assignFriendsLocked sets the list; srv.mu is held (see session.friends).
+func (s *session) assignFriendsLocked(friends []int64) {
 	s.mu.Lock()
 	s.friends = friends
 	s.known = keepFriends(s.known, friends)
 	s.mu.Unlock()
-	return nil
 }
 
 // allow applies the rate limit: a token bucket refilled at RateLimit per

@@ -218,11 +218,14 @@ func (u *udpServer) hello(addr netip.AddrPort, data []byte, now time.Time) {
 		u.reply(addr, asDisconnect(err), len(data))
 		return
 	}
-	if pe := validateHello(m); pe != nil {
-		// Not a hello: refused before it can take the address's slots or
-		// rate (a forged source could spend them).
-		u.reply(addr, protocolDisconnect(pe), len(data))
-		return
+	if !m.HasToken || srv.cfg.Auth == nil {
+		if pe := validateHello(m); pe != nil {
+			// Not a hello: refused before it can take the address's
+			// slots or rate (a forged source could spend them), and
+			// before a token is checked (verifyHello, after the cookie).
+			u.reply(addr, protocolDisconnect(pe), len(data))
+			return
+		}
 	}
 	reply, ok := srv.udpGate.checkHello(u.out[:0], addr, helloCookie(m), len(data))
 	if !ok {
