@@ -90,6 +90,11 @@ type Config struct {
 	// Friends says where friend lists come from. Default FriendsClient;
 	// FriendsToken needs Auth.
 	Friends FriendsMode
+	// MaxPushBytes bounds one push from the backend (the JSON object on a
+	// user's push subject); a larger one is dropped and logged. Clients get
+	// it wrapped, 9 bytes more. At most MaxQueueBytes less 64. Default
+	// 16 KiB.
+	MaxPushBytes int
 	// Inbox is how many NATS messages may wait for the dispatcher before NATS
 	// drops them (and the gateway resynchronises). Default 262144: a
 	// reconnect storm's notifications, at 8 bytes a slot.
@@ -109,6 +114,7 @@ const (
 	DefaultCloseGrace      = time.Second
 	DefaultDrainTimeout    = 3 * time.Second
 	DefaultMessageTimeout  = 10 * time.Second
+	DefaultMaxPushBytes    = 16 << 10
 )
 
 // UDPGateConfig configures the UDP gate (Config.UDPGate).
@@ -185,6 +191,9 @@ func (c Config) withDefaults() Config {
 	if c.Friends == "" {
 		c.Friends = FriendsClient
 	}
+	if c.MaxPushBytes == 0 {
+		c.MaxPushBytes = DefaultMaxPushBytes
+	}
 	if c.Inbox == 0 {
 		c.Inbox = 1 << 18
 	}
@@ -205,6 +214,8 @@ func (c Config) validate() error {
 		return errors.New("gateway: the outbound queue must hold at least one message")
 	case c.RateLimit < 0 || c.RateBurst < 1:
 		return errors.New("gateway: rate limit must be positive, burst at least 1")
+	case c.MaxPushBytes < 2 || c.MaxPushBytes > c.MaxQueueBytes-64:
+		return errors.New("gateway: max push size must be at least 2 bytes and fit in the outbound queue")
 	case c.Inbox < 1:
 		return errors.New("gateway: inbox must be positive")
 	case c.UDPGate.CookieWindow < 0 || c.UDPGate.RepliesPerIP < 0 || c.UDPGate.ReplyBurst < 1:
