@@ -24,11 +24,12 @@ import (
 // other, so every list carries its store revision and a session applies
 // only what is newer than what it holds (session.friendsRev); friends.Pending
 // catches a change delivered while a hello is between its lookup and its
-// registration. The watcher publishes for sessions from its own goroutine,
-// so the session's events (open, the watcher's updates, close) go out under
-// session.pubMu, which the publisher never takes: an update cannot reach
-// presence before the session's open or after its close, and a watcher
-// blocked on a full event queue holds up nobody the publisher waits for.
+// registration. The watcher publishes for sessions from its own
+// goroutine, so the session's events (open, the watcher's updates, close)
+// go out under session.pubMu, which the publisher never takes: an update
+// cannot reach presence before the session's open or after its close, and
+// a watcher blocked on a full event queue holds up nobody the publisher
+// waits for. Locks nest pubMu, then srv.mu, then session.mu.
 
 // FriendStore is a trusted source of friend lists: the gateway looks a
 // user's list up at each hello and watches the store for changes.
@@ -175,14 +176,20 @@ func (srv *Server) friendsResync(ctx context.Context) {
 func (s *session) setTrustedFriends(e friends.Entry) {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
+	// srv.mu too: the union check over a user's sessions reads their
+	// lists under it (see session.friends).
+	s.srv.mu.Lock()
 	s.mu.Lock()
-	if e.Revision <= s.friendsRev {
-		s.mu.Unlock()
+	newer := e.Revision > s.friendsRev
+	if newer {
+		s.friends, s.friendsRev = e.Friends, e.Revision
+		s.known = keepFriends(s.known, e.Friends)
+	}
+	s.mu.Unlock()
+	s.srv.mu.Unlock()
+	if !newer {
 		return // a lookup or change at least as new is applied already
 	}
-	s.friends, s.friendsRev = e.Friends, e.Revision
-	s.known = keepFriends(s.known, e.Friends)
-	s.mu.Unlock()
 	if s.opened && !s.ended {
 		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: e.Friends})
 	}

@@ -49,7 +49,7 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 	// of the client's own, if the source is trusted).
 	s, err := srv.open(&id, c, writer)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, openRefusal(err)
 	}
 	s.startExpiry(id.expires)
 	return s, nil

@@ -266,6 +266,13 @@ func (srv *Server) acceptLoop(ln net.Listener, tlsCfg *tls.Config) error {
 			return fmt.Errorf("gateway: accept: %w", err)
 		}
 		backoff = 0
+		// Admitted before anything else, on the raw connection: a
+		// refused source costs the socket and one line (with TLS, not
+		// even the line: it would cost a handshake).
+		c, ok := srv.admit(c, tlsCfg == nil)
+		if !ok {
+			continue
+		}
 		if tlsCfg != nil {
 			c = tls.Server(c, tlsCfg) // the handshake runs in serveConn
 		}

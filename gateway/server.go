@@ -29,6 +29,9 @@ type Server struct {
 	subjects shared.Subjects
 	boot     string // distinguishes this run of the gateway from earlier ones
 	nextID   atomic.Uint64
+	adm      *Admission  // connections per source and in total (limits.go)
+	ulim     *UserLimits // sessions and friend-list changes per user
+	udpGate  *udpGate    // what a UDP address without a session gets back
 
 	inbox  chan *nats.Msg    // every subscription feeds this
 	events chan shared.Event // session events, to the publisher
@@ -65,11 +68,22 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	adm, err := NewAdmission(cfg.Admission)
+	if err != nil {
+		return nil, err
+	}
+	ulim, err := NewUserLimits(cfg.Users, adm.Config().MaxConns)
+	if err != nil {
+		return nil, err
+	}
 	srv := &Server{
 		nc:       nc,
 		log:      log.With("gateway", cfg.ID),
 		rlog:     shared.NewRateLog(log.With("gateway", cfg.ID), 0),
 		cfg:      cfg,
+		adm:      adm,
+		ulim:     ulim,
+		udpGate:  newUDPGate(cfg.UDPGate.NoCookie, cfg.UDPGate.CookieWindow, cfg.UDPGate.RepliesPerIP, cfg.UDPGate.ReplyBurst),
 		subjects: subjects,
 		boot:     randomHex(4),
 		inbox:    make(chan *nats.Msg, cfg.Inbox),

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -28,8 +29,11 @@ type session struct {
 	tokens float64
 	last   time.Time
 
-	mu      sync.Mutex
-	friends []int64     // the session's friend list, for resyncs
+	mu sync.Mutex
+	// friends is the session's friend list, for resyncs and for the
+	// union check over the user's sessions (friendUnionWithinLocked): a
+	// registered session's list is written holding srv.mu as well as mu.
+	friends []int64
 	out     []byte      // queued messages, each ended by '\n'
 	ready   bool        // ready was queued; user updates flow from then on
 	known   []int64     // friends this session was last told are online, sorted; a subset of friends
@@ -100,19 +104,55 @@ func (s *session) handle(data []byte) *disconnect {
 			s.sendError(errFriendsManaged)
 			return nil
 		}
-		s.setFriends(shared.NormalizeFriends(slices.Clone(m.Friends), s.user))
+		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
+		if pe := s.srv.updateFriends(s, friends); pe != nil {
+			// Not fatal: the session keeps its list and is told why.
+			s.sendError(pe)
+			return nil
+		}
+		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
 	}
 	return nil
 }
 
-// setFriends replaces the session's friend list (normalized) and tells
+// updateFriends replaces s's friend list, unless the user changes lists too
+// often or the union over their sessions would grow past MaxFriendUnion:
+// then it returns the refusal and the list stays. The check and the
+// assignment share one critical section, so two sessions of a user
+// updating at once cannot both pass on the other's old list.
+func (srv *Server) updateFriends(s *session, friends []int64) *shared.ProtocolError {
+	if err := srv.ulim.FriendUpdate(s.user); err != nil {
+		var le *LimitError
+		if errors.As(err, &le) {
+			return le.Protocol()
+		}
+		return asProtocolError(err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if !srv.friendUnionWithinLocked(srv.users[s.user], s, friends) {
+		return FriendUnionError(srv.cfg.MaxFriendUnion).Protocol()
+	}
+	s.assignFriendsLocked(friends)
+	return nil
+}
+
+// setFriends replaces the session's friend list (normalized) from a
+// trusted source, which the per-user limits do not meter, and tells
 // presence.
 func (s *session) setFriends(friends []int64) {
+	s.srv.mu.Lock()
+	s.assignFriendsLocked(friends)
+	s.srv.mu.Unlock()
+	s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
+}
+
+// assignFriendsLocked sets the list; srv.mu is held (see session.friends).
+func (s *session) assignFriendsLocked(friends []int64) {
 	s.mu.Lock()
 	s.friends = friends
 	s.known = keepFriends(s.known, friends)
 	s.mu.Unlock()
-	s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
 }
 
 // allow applies the rate limit: a token bucket refilled at RateLimit per

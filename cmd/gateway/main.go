@@ -30,6 +30,11 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	friendsFlags.Register(fs, false)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg := config()
+		// Compose replicas share one environment: {replica} gives each
+		// its own id and NATS user (deploy/nats.conf's gw-1 … gw-10).
+		if err := cli.ExpandReplica(ctx, &cfg.ID, &bus.User, &bus.PasswordFile); err != nil {
+			return err
+		}
 		// Keys and certificate first: a gateway that cannot check tokens
 		// must not start, before it ever touches NATS.
 		e, err := edge.Setup(log, &cfg)

@@ -23,22 +23,29 @@ func GatewayFlags(fs *flag.FlagSet) func() gateway.Config {
 	c.HelloTimeout, c.WriteTimeout, c.Heartbeat = gateway.DefaultHelloTimeout, gateway.DefaultWriteTimeout, gateway.DefaultHeartbeat
 	c.RateLimit, c.RateBurst = gateway.DefaultRateLimit, gateway.DefaultRateBurst
 	c.CloseGrace, c.DrainTimeout = gateway.DefaultCloseGrace, gateway.DefaultDrainTimeout
-	fs.StringVar(&c.ID, "id", "", "gateway `name`, unique among gateways (default: gw- and random hex)")
+	c.MaxPushBytes = gateway.DefaultMaxPushBytes
+	fs.StringVar(&c.ID, "id", "", "gateway `name`, unique among gateways (default: gw- and random hex); "+ReplicaPlaceholder+" in it, in --nats-user and in --nats-password-file is the container's compose replica number (or "+EnvReplica+")")
 	PositiveVar(fs, &c.MaxMessageBytes, "max-message", "largest client message in `bytes`")
 	PositiveVar(fs, &c.MaxFriends, "max-friends", "longest friend list, in `entries`")
 	PositiveVar(fs, &c.HelloTimeout, "hello-timeout", "how long a connection may take to send its hello")
 	PositiveVar(fs, &c.MaxQueueBytes, "max-queue", "`bytes` that may wait to be written to one client before it is disconnected as slow")
+	PositiveVar(fs, &c.MaxPushBytes, "max-push", "largest push from the backend (alo.push.<user>) in `bytes`; larger ones are dropped")
 	PositiveVar(fs, &c.WriteTimeout, "write-timeout", "how long one write to a client may block before it is disconnected")
 	PositiveVar(fs, &c.RateLimit, "rate", "messages per second a client may send on average")
 	PositiveVar(fs, &c.RateBurst, "burst", "messages a client may send at once")
 	PositiveVar(fs, &c.Heartbeat, "heartbeat", "how often the gateway renews its lease with presence")
 	PositiveVar(fs, &c.CloseGrace, "close-grace", "at shutdown, how long clients' writers have to send the close reason before their connections are closed")
 	PositiveVar(fs, &c.DrainTimeout, "drain", "at shutdown, the most the gateway waits for, the close grace and the final flush to NATS included")
+	c.MessageTimeout = gateway.DefaultMessageTimeout
+	PositiveVar(fs, &c.MessageTimeout, "message-timeout", "how long a message may take to arrive once its first byte has: a client that sends half a line and stops is disconnected")
+	var lim Limits
+	lim.Register(fs)
 	prefix := fs.Lookup("prefix")
 	return func() gateway.Config {
 		if prefix != nil {
 			c.Prefix = prefix.Value.String()
 		}
+		lim.Apply(&c)
 		return c
 	}
 }
