@@ -11,7 +11,7 @@ import (
 // countEmitter counts what the state machine emits, to benchmark it alone.
 type countEmitter struct{ notes, states int }
 
-func (c *countEmitter) notify(*user, int64, bool)           { c.notes++ }
+func (c *countEmitter) notify(*user, int64, shared.Presence)           { c.notes++ }
 func (c *countEmitter) session(string, shared.SessionState) { c.states++ }
 func (c *countEmitter) askSync(string)                      {}
 

@@ -54,7 +54,8 @@ type model struct {
 	log      []string
 }
 
-func (m *model) notify(to *user, about int64, online bool) {
+func (m *model) notify(to *user, about int64, p shared.Presence) {
+	online := p.Online
 	for _, g := range m.gateways {
 		for _, s := range g.sessions {
 			if s.user == to.id && s.ready {
@@ -392,8 +393,8 @@ type recorder struct {
 	states []shared.SessionState
 }
 
-func (r *recorder) notify(to *user, about int64, online bool) {
-	r.notes = append(r.notes, fmt.Sprintf("%d:%d=%v", to.id, about, online))
+func (r *recorder) notify(to *user, about int64, p shared.Presence) {
+	r.notes = append(r.notes, fmt.Sprintf("%d:%s", to.id, shared.AppendPresence(nil, about, p)))
 }
 func (r *recorder) session(_ string, st shared.SessionState) { r.states = append(r.states, st) }
 func (r *recorder) askSync(string)                           {}
