@@ -330,6 +330,7 @@ func UnmarshalGatewayClaim(data []byte, c *GatewayClaim) error {
 	*c = GatewayClaim{}
 	return json.Unmarshal(data, c)
 }
+
 // ControlBuilder builds a Control message of session states piece by piece,
 // so that a sender can cut its messages by their real encoded size (the
 // NATS payload limit) rather than by an estimate. The zero value is empty
