@@ -27,7 +27,22 @@ const (
 	CodeUnavailable    = "unavailable"      // the gateway cannot take sessions now
 	CodeBadFrame       = "bad_frame"        // a WebSocket binary frame; messages are text
 	CodeIdleTimeout    = "idle_timeout"     // a UDP session was silent too long
+	CodeBadStatus      = "bad_status"       // status is not a Status, or text breaks the rules of CheckStatusText
+	CodeBadToken       = "bad_token"        // token is not a string of JWT characters
+	CodeTokenTooLong   = "token_too_long"   // token is longer than MaxTokenLen bytes
+	CodeBadCookie      = "bad_cookie"       // cookie is not a base64url string of at most MaxCookieLen bytes
 )
+
+// MaxTokenLen is the longest token the decoder carries, in bytes. Real JWTs
+// are well under 2 KiB; a token with a large friends claim is the reason for
+// the headroom. The cap keeps a hello from making the verifier hash and
+// base64-decode most of a 64 KiB line.
+const MaxTokenLen = 8 << 10
+
+// MaxCookieLen is the longest UDP return-routability cookie the decoder
+// carries, in bytes (base64url text). A cookie is a MAC and a timestamp,
+// far below this; the bound keeps a hello small.
+const MaxCookieLen = 64
 
 // ProtocolError is a problem with what a client sent. Code is one of the
 // Code constants; Message says what was wrong for a person to read.
@@ -41,25 +56,53 @@ func (e *ProtocolError) Error() string { return e.Code + ": " + e.Message }
 func protoErr(code, msg string) *ProtocolError { return &ProtocolError{Code: code, Message: msg} }
 
 // ClientMessage is a decoded client message. The Has fields say which members
-// were present; Friends is reused by DecodeClient to spare allocations.
+// were present. The slices (Friends, Token, Text, Cookie) are reused by the
+// next DecodeClient into the same ClientMessage, to spare allocations: copy
+// what must outlive it. They never share memory with the input. A
+// ClientMessage kept per session keeps the capacity of the longest token it
+// decoded (up to MaxTokenLen): set Token to nil once the hello is verified.
 type ClientMessage struct {
-	UserID     int64
-	Friends    []int64
-	Online     bool
+	UserID  int64
+	Friends []int64
+	Online  bool
+	// Token is the hello's JWT (DESIGN §7), undecoded: the auth package
+	// verifies it. Only its length and characters are checked here.
+	Token []byte
+	// Status and Text, when HasStatus, set the user's status. Text is
+	// empty when it was absent, null or "": all three clear it. Text
+	// never comes without Status (DecodeClient refuses that).
+	Status Status
+	Text   []byte
+	// Cookie is the UDP return-routability cookie the client echoes;
+	// only its length and characters are checked here.
+	Cookie []byte
+
 	HasUserID  bool
 	HasFriends bool
 	HasOnline  bool
+	HasToken   bool
+	HasStatus  bool
+	HasText    bool
+	HasCookie  bool
 }
 
 // DecodeClient decodes one client message (one line without its line ending,
 // or one frame). It is strict where the contract is: the message must be one
 // JSON object; user_id a positive integer no larger than MaxUserID, written
 // without fraction or exponent; friends an array of such integers with at most
-// maxFriends entries; online a boolean; no known field twice; strings valid
-// UTF-8. Unknown fields are skipped (but must be valid JSON). Errors are
-// *ProtocolError.
+// maxFriends entries; online a boolean; token a string of at most MaxTokenLen
+// JWT characters (base64url and '.'); status one of the Status names; text a
+// string (or null) that CheckStatusText accepts, and only beside status;
+// cookie a base64url string of at most MaxCookieLen bytes; no known field
+// twice; strings valid UTF-8. Unknown fields are skipped (but must be valid
+// JSON). Which fields a message needs (a hello its user_id or token) is the
+// gateway's business, not the decoder's. Errors are *ProtocolError.
 func DecodeClient(data []byte, m *ClientMessage, maxFriends int) error {
-	*m = ClientMessage{Friends: m.Friends[:0]}
+	// Not one composite literal: that is built on the stack and copied
+	// with write barriers, which made BenchmarkDecodeHello 20% slower.
+	friends, token, text, cookie := m.Friends[:0], m.Token[:0], m.Text[:0], m.Cookie[:0]
+	*m = ClientMessage{}
+	m.Friends, m.Token, m.Text, m.Cookie = friends, token, text, cookie
 	d := decoder{b: data}
 	d.ws()
 	if !d.eat('{') {
@@ -92,6 +135,30 @@ func DecodeClient(data []byte, m *ClientMessage, maxFriends int) error {
 			}
 			m.Online, err = d.boolean()
 			m.HasOnline = true
+		case keyToken:
+			if m.HasToken {
+				return protoErr(CodeDuplicateKey, "token appears twice")
+			}
+			m.Token, err = d.token(m.Token)
+			m.HasToken = true
+		case keyStatus:
+			if m.HasStatus {
+				return protoErr(CodeDuplicateKey, "status appears twice")
+			}
+			m.Status, err = d.status()
+			m.HasStatus = true
+		case keyText:
+			if m.HasText {
+				return protoErr(CodeDuplicateKey, "text appears twice")
+			}
+			m.Text, err = d.text(m.Text)
+			m.HasText = true
+		case keyCookie:
+			if m.HasCookie {
+				return protoErr(CodeDuplicateKey, "cookie appears twice")
+			}
+			m.Cookie, err = d.cookie(m.Cookie)
+			m.HasCookie = true
 		default:
 			err = d.skip(0)
 		}
@@ -104,6 +171,11 @@ func DecodeClient(data []byte, m *ClientMessage, maxFriends int) error {
 	if d.i != len(d.b) {
 		return protoErr(CodeBadJSON, "unexpected data after the JSON object (send one object per line)")
 	}
+	if m.HasText && !m.HasStatus {
+		// A status message sets the pair; text alone would leave open
+		// whether the status stays, and another session may have changed it.
+		return protoErr(CodeBadStatus, "text must come with status")
+	}
 	return nil
 }
 
@@ -114,6 +186,10 @@ const (
 	keyUserID
 	keyFriends
 	keyOnline
+	keyToken
+	keyStatus
+	keyText
+	keyCookie
 )
 
 // maxDepth bounds nesting inside skipped values, so a hostile line cannot
@@ -231,6 +307,14 @@ func keyOf(name []byte) key {
 		return keyFriends
 	case "online":
 		return keyOnline
+	case "token":
+		return keyToken
+	case "status":
+		return keyStatus
+	case "text":
+		return keyText
+	case "cookie":
+		return keyCookie
 	}
 	return keyOther
 }
@@ -519,6 +603,84 @@ func AppendHello(b []byte, user int64, friends []int64) []byte {
 	return append(appendIDs(b, friends), '}')
 }
 
+// Hello is a hello with everything a client may put in it, for
+// AppendHelloWith. A zero field is left out of the message.
+type Hello struct {
+	// UserID, when not 0, is written; with a token it may be left out.
+	UserID int64
+	// Friends, when not nil, is written (an empty list as []); nil leaves
+	// it out, as a client does when friends come from a trusted source.
+	Friends []int64
+	// Token, when not "", is the JWT (DESIGN §7).
+	Token string
+	// Status and Text are written when either is not the default
+	// (StatusOnline, no text): the initial status.
+	Status Status
+	Text   string
+	// Cookie, when not "", is the UDP cookie the gateway handed out.
+	Cookie string
+}
+
+// AppendHelloWith appends the hello h describes, fields in the order of
+// the Hello struct: {"user_id":1,"friends":[2],"token":"…","status":"away",
+// "text":"…","cookie":"…"}. With only UserID and Friends set it writes what
+// AppendHello writes.
+func AppendHelloWith(b []byte, h Hello) []byte {
+	b = append(b, '{')
+	start := len(b)
+	field := func(name string) {
+		if len(b) > start {
+			b = append(b, ',')
+		}
+		b = append(b, name...)
+	}
+	if h.UserID != 0 {
+		field(`"user_id":`)
+		b = strconv.AppendInt(b, h.UserID, 10)
+	}
+	if h.Friends != nil {
+		field(`"friends":`)
+		b = appendIDs(b, h.Friends)
+	}
+	if h.Token != "" {
+		field(`"token":`)
+		b = appendString(b, h.Token)
+	}
+	if h.Status != StatusOnline || h.Text != "" {
+		field(`"status":`)
+		b = appendString(b, h.Status.String())
+		if h.Text != "" {
+			b = append(b, `,"text":`...)
+			b = appendString(b, h.Text)
+		}
+	}
+	if h.Cookie != "" {
+		field(`"cookie":`)
+		b = appendString(b, h.Cookie)
+	}
+	return append(b, '}')
+}
+
+// AppendStatus appends the client message {"status":s,"text":text} (text
+// left out when empty, which clears it), which sets the user's status.
+func AppendStatus(b []byte, s Status, text string) []byte {
+	b = append(b, `{"status":`...)
+	b = appendString(b, s.String())
+	if text != "" {
+		b = append(b, `,"text":`...)
+		b = appendString(b, text)
+	}
+	return append(b, '}')
+}
+
+// AppendToken appends the client message {"token":token}: a fresh token
+// for a session whose token is about to expire.
+func AppendToken(b []byte, token string) []byte {
+	b = append(b, `{"token":`...)
+	b = appendString(b, token)
+	return append(b, '}')
+}
+
 // AppendFriends appends the client message {"friends":[...]}, which replaces
 // the session's friend list.
 func AppendFriends(b []byte, friends []int64) []byte {
@@ -558,4 +720,87 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// tokenChars are the characters of a JWT in compact serialization: three
+// base64url parts (RFC 7515 §2, no padding) joined by '.'.
+var tokenChars = charSet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+// cookieChars is the base64url alphabet (RFC 4648 §5), padding allowed.
+var cookieChars = charSet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
+
+func charSet(s string) *[256]bool {
+	var set [256]bool
+	for i := 0; i < len(s); i++ {
+		set[s[i]] = true
+	}
+	return &set
+}
+
+// token reads the token into dst.
+func (d *decoder) token(dst []byte) ([]byte, error) {
+	dst, err := d.asciiString(dst, MaxTokenLen, tokenChars, CodeBadToken, CodeTokenTooLong, "token")
+	if err == nil && len(dst) == 0 {
+		err = protoErr(CodeBadToken, "token is empty")
+	}
+	return dst, err
+}
+
+// cookie reads the UDP cookie into dst.
+func (d *decoder) cookie(dst []byte) ([]byte, error) {
+	dst, err := d.asciiString(dst, MaxCookieLen, cookieChars, CodeBadCookie, CodeBadCookie, "cookie")
+	if err == nil && len(dst) == 0 {
+		err = protoErr(CodeBadCookie, "cookie is empty")
+	}
+	return dst, err
+}
+
+// asciiString reads a string whose characters must all be in set, appending
+// them to dst, at most max of them. Escapes are decoded as JSON says ("\u0041"
+// is A), so the check is on what the string means, not how it is spelled.
+// A value that is not a string, or holds a character outside set, is refused
+// with code; a longer one with tooLong. Neither error echoes the value: a
+// token is a secret and would end up in logs.
+func (d *decoder) asciiString(dst []byte, max int, set *[256]bool, code, tooLong, what string) ([]byte, error) {
+	if d.peek() != '"' {
+		return dst, protoErr(code, what+" must be a string")
+	}
+	start := len(dst)
+	d.i++
+	b := d.b
+	for d.i < len(b) {
+		// The common case, a run of plain characters, is copied at once.
+		j := d.i
+		for j < len(b) && set[b[j]] {
+			j++
+		}
+		if len(dst)-start+j-d.i > max {
+			return dst, protoErr(tooLong, what+" is longer than "+strconv.Itoa(max)+" bytes")
+		}
+		dst = append(dst, b[d.i:j]...)
+		d.i = j
+		if j == len(b) {
+			break
+		}
+		switch c := b[j]; c {
+		case '"':
+			d.i++
+			return dst, nil
+		case '\\':
+			r, err := d.escape()
+			if err != nil {
+				return dst, err
+			}
+			if r >= utf8.RuneSelf || !set[r] {
+				return dst, protoErr(code, what+" holds a character it cannot have")
+			}
+			if len(dst)-start >= max {
+				return dst, protoErr(tooLong, what+" is longer than "+strconv.Itoa(max)+" bytes")
+			}
+			dst = append(dst, byte(r))
+		default:
+			return dst, protoErr(code, what+" holds a character it cannot have")
+		}
+	}
+	return dst, d.syntax("unterminated string")
 }

@@ -18,10 +18,6 @@ const (
 // sent, and of the gateway's reply that carries it: {"cookie": "<cookie>"}.
 const KeyCookie = "cookie"
 
-// MaxCookieLen bounds a cookie as a client may echo it; a longer one is not
-// a cookie this gateway minted.
-const MaxCookieLen = 64
-
 // AppendCookie appends the gateway's cookie reply, {"cookie":"<cookie>"}.
 // The cookie is base64url, so it needs no escaping.
 func AppendCookie(b []byte, cookie string) []byte {
