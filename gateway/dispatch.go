@@ -75,6 +75,18 @@ func (d *dispatcher) toUser(uid int64, data []byte) {
 		srv.rlog.Debug("user message line break", "dropped a user message with a line break", "user", uid)
 		return
 	}
+	// A state message with a status (issue 13) is not a client message
+	// (text without status): it is recognised as presence writes it.
+	if id, p, err := shared.DecodeState(data); err == nil {
+		srv.mu.RLock()
+		defer srv.mu.RUnlock()
+		if e := srv.users[uid]; e != nil {
+			for _, s := range e.sessions {
+				s.deliver(data, true, id, p.Online)
+			}
+		}
+		return
+	}
 	m := &d.msg
 	if err := shared.DecodeClient(data, m, srv.cfg.MaxFriends); err != nil {
 		srv.rlog.Debug("user message not json", "dropped a user message that is not a JSON object", "user", uid, "err", err)

@@ -204,8 +204,9 @@ func (p *publisher) sync() {
 	p.add(shared.Event{Type: shared.EventSyncBegin, Gen: p.gen})
 	for _, s := range all {
 		friends, known, ready := s.view()
+		status, text, at := s.statusView()
 		p.add(shared.Event{Type: shared.EventOpen, Sync: true, Gen: p.gen, Session: s.id, User: s.user,
-			Friends: friends, Known: known, Ready: ready})
+			Friends: friends, Known: known, Ready: ready, Status: status, Text: text, StatusAt: at})
 	}
 	p.add(shared.Event{Type: shared.EventSyncEnd, Gen: p.gen})
 	p.flush()

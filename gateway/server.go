@@ -27,6 +27,8 @@ type Server struct {
 	subjects shared.Subjects
 	boot     string // distinguishes this run of the gateway from earlier ones
 	nextID   atomic.Uint64
+	// statusClock is the last time stampStatus handed out.
+	statusClock atomic.Int64
 
 	inbox  chan *nats.Msg    // every subscription feeds this
 	events chan shared.Event // session events, to the publisher
@@ -120,7 +122,13 @@ func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*sessio
 	if err != nil {
 		return nil, err
 	}
-	srv.publishEvent(shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends})
+	ev := shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends}
+	if m.HasStatus {
+		// The hello's status: the session's from its start.
+		st := s.setStatus(m.Status, string(m.Text))
+		ev.Status, ev.Text, ev.StatusAt = st.Status, st.Text, st.StatusAt
+	}
+	srv.publishEvent(ev)
 	s.debug("session open", "friends", len(s.friends))
 	return s, nil
 }

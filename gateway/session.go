@@ -29,11 +29,15 @@ type session struct {
 	last   time.Time
 
 	mu      sync.Mutex
-	friends []int64     // the session's friend list, for resyncs
-	out     []byte      // queued messages, each ended by '\n'
-	ready   bool        // ready was queued; user updates flow from then on
-	known   []int64     // friends this session was last told are online, sorted; a subset of friends
-	dc      *disconnect // why the session is closing; nil while it is open
+	friends []int64 // the session's friend list, for resyncs
+	out     []byte  // queued messages, each ended by '\n'
+	ready   bool    // ready was queued; user updates flow from then on
+	known   []int64 // friends this session was last told are online, sorted; a subset of friends
+	// The status the session last set, and when (stampStatus; 0: never).
+	status   shared.Status
+	text     string
+	statusAt int64
+	dc       *disconnect // why the session is closing; nil while it is open
 	// writing is true while a writer runs, and from the moment a writer
 	// sees the session closing, forever: signalLocked starts a writer only
 	// when it is false, and only next sets it false, when it tells the
@@ -85,6 +89,10 @@ func (s *session) handle(data []byte) *disconnect {
 		s.mu.Unlock()
 		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
 	}
+	if m.HasStatus {
+		// DecodeClient checked status and text (bad_status).
+		s.srv.publishEvent(s.setStatus(m.Status, string(m.Text)))
+	}
 	return nil
 }
 
@@ -133,11 +141,11 @@ func (s *session) apply(st *shared.SessionState) {
 	}
 	for _, id := range st.Online {
 		s.known = s.setKnownLocked(id, true)
-		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, true) })
+		s.appendLocked(func(b []byte) []byte { return shared.AppendPresence(b, id, st.Presence(id, true)) })
 	}
 	for _, id := range st.Offline {
 		s.known = s.setKnownLocked(id, false)
-		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, false) })
+		s.appendLocked(func(b []byte) []byte { return shared.AppendPresence(b, id, st.Presence(id, false)) })
 	}
 	if !s.ready {
 		s.ready = true

@@ -16,17 +16,37 @@ type statusRig struct {
 	l   *ledger
 	out *recorder
 	now time.Time
+	// sets are the gateways' session sets, as their publishers keep them.
+	sets map[string]*shared.SessionSet
 }
 
 func newStatusRig(t *testing.T, policy Policy) *statusRig {
 	out := &recorder{}
 	l := newLedger(policy, shared.MustSubjects(""), time.Minute, out)
 	l.idx.damp = time.Second
-	return &statusRig{t: t, l: l, out: out, now: time.Unix(1_800_000_000, 0)}
+	return &statusRig{t: t, l: l, out: out, now: time.Unix(1_800_000_000, 0), sets: map[string]*shared.SessionSet{}}
 }
 
 func (r *statusRig) send(gw string, evs ...shared.Event) {
+	if r.sets[gw] == nil {
+		r.sets[gw] = &shared.SessionSet{}
+	}
+	for i := range evs {
+		r.sets[gw].Apply(&evs[i])
+	}
 	r.l.apply(&shared.Batch{Gateway: gw, Boot: gw, Events: evs}, r.now)
+}
+
+// checkDigests checks that presence's digest of each gateway is the
+// gateway's own: status is part of it, and a heartbeat would not resync.
+func (r *statusRig) checkDigests() {
+	r.t.Helper()
+	for gw, set := range r.sets {
+		hb := set.Heartbeat()
+		if g := r.l.gateways[gw]; g == nil || g.digest != hb.Digest || len(g.sessions) != hb.Sessions {
+			r.t.Fatalf("gateway %s: presence's digest differs from the gateway's", gw)
+		}
+	}
 }
 
 func (r *statusRig) open(gw, sid string, uid int64, friends ...int64) {
@@ -75,6 +95,7 @@ func TestStatusChangesReachWatchers(t *testing.T) {
 	r.status("g", "x", 2, shared.StatusDND, "")
 	r.take()
 	r.open("g", "w2", 3, 2)
+	r.checkDigests()
 	st := r.out.states[len(r.out.states)-1]
 	if got := string(shared.AppendPresence(nil, 2, st.Presence(2, true))); !slices.Equal(st.Online, []int64{2}) || got != `{"user_id":2,"online":true,"status":"dnd"}` {
 		t.Fatalf("snapshot %+v reads %s", st, got)
@@ -208,7 +229,9 @@ func TestStatusLastSetWinsAcrossGateways(t *testing.T) {
 		if u := r.l.idx.users[2]; u.status != shared.StatusDND {
 			t.Fatalf("order %v: status %v; want dnd, set last", order, u.status)
 		}
+		r.checkDigests()
 		r.send("b", shared.Event{Type: shared.EventClose, Session: "sb"})
+		r.checkDigests()
 		if u := r.l.idx.users[2]; u.status != shared.StatusAway {
 			t.Fatalf("order %v: after sb closed, status %v; want away, sa's", order, u.status)
 		}
