@@ -182,7 +182,6 @@ func TestTransportBadStatus(t *testing.T) {
 	})
 }
 
-
 // Flap damping: a burst of changes reaches the watcher as at most a few
 // messages, and the last one is the last state.
 func TestStatusFlapDamping(t *testing.T) {
