@@ -17,20 +17,20 @@ func TestRoster(t *testing.T) {
 	}
 	steps := []step{
 		{Event{Kind: EventConnected, Time: at(0)}, nil},
-		{Event{Kind: EventPresence, UserID: 2, Online: true, Time: at(1)}, []Change{{2, true, at(1)}}},
-		{Event{Kind: EventPresence, UserID: 3, Online: true, Time: at(1)}, []Change{{3, true, at(1)}}},
+		{Event{Kind: EventPresence, UserID: 2, Online: true, Time: at(1)}, []Change{{UserID: 2, Online: true, Time: at(1)}}},
+		{Event{Kind: EventPresence, UserID: 3, Online: true, Time: at(1)}, []Change{{UserID: 3, Online: true, Time: at(1)}}},
 		{Event{Kind: EventReady, Time: at(1)}, nil},
 		// A repeat is harmless; a stranger is ignored.
 		{Event{Kind: EventPresence, UserID: 2, Online: true, Time: at(2)}, nil},
 		{Event{Kind: EventPresence, UserID: 99, Online: true, Time: at(2)}, nil},
-		{Event{Kind: EventPresence, UserID: 4, Online: true, Time: at(3)}, []Change{{4, true, at(3)}}},
+		{Event{Kind: EventPresence, UserID: 4, Online: true, Time: at(3)}, []Change{{UserID: 4, Online: true, Time: at(3)}}},
 		// Drop and reconnect: 2 stayed online (no change, Since kept), 3
 		// and 4 went offline meanwhile and the snapshot does not mention
 		// them, so ready turns them offline.
 		{Event{Kind: EventDisconnected, Time: at(4)}, nil},
 		{Event{Kind: EventConnected, Time: at(5)}, nil},
 		{Event{Kind: EventPresence, UserID: 2, Online: true, Time: at(5)}, nil},
-		{Event{Kind: EventReady, Time: at(6)}, []Change{{3, false, at(6)}, {4, false, at(6)}}},
+		{Event{Kind: EventReady, Time: at(6)}, []Change{{UserID: 3, Online: false, Time: at(6)}, {UserID: 4, Online: false, Time: at(6)}}},
 	}
 	for i, s := range steps {
 		if got := r.Apply(s.ev); !slices.Equal(got, s.want) {
@@ -40,13 +40,13 @@ func TestRoster(t *testing.T) {
 	if !r.Live() {
 		t.Fatal("not live after ready")
 	}
-	want := []FriendStatus{{2, true, at(1)}, {3, false, at(6)}, {4, false, at(6)}}
+	want := []FriendStatus{{UserID: 2, Online: true, Since: at(1)}, {UserID: 3, Online: false, Since: at(6)}, {UserID: 4, Online: false, Since: at(6)}}
 	if got := r.Friends(); !slices.Equal(got, want) {
 		t.Fatalf("Friends() = %v, want %v", got, want)
 	}
 
 	r.SetFriends([]int64{5, 2})
-	want = []FriendStatus{{2, true, at(1)}, {5, false, time.Time{}}}
+	want = []FriendStatus{{UserID: 2, Online: true, Since: at(1)}, {UserID: 5, Online: false, Since: time.Time{}}}
 	if got := r.Friends(); !slices.Equal(got, want) {
 		t.Fatalf("after SetFriends: %v, want %v", got, want)
 	}
