@@ -82,7 +82,7 @@ func (d *dispatcher) toUser(uid int64, data []byte) {
 		defer srv.mu.RUnlock()
 		if e := srv.users[uid]; e != nil {
 			for _, s := range e.sessions {
-				s.deliver(data, true, id, p.Online)
+				s.deliverState(data, id, p)
 			}
 		}
 		return

@@ -33,6 +33,9 @@ type session struct {
 	out     []byte  // queued messages, each ended by '\n'
 	ready   bool    // ready was queued; user updates flow from then on
 	known   []int64 // friends this session was last told are online, sorted; a subset of friends
+	// toldStatus holds the friends of known whose last state told carried
+	// a status or text, with them: what a resync reports as KnownStatus.
+	toldStatus map[int64]shared.FriendPresence
 	// The status the session last set, and when (stampStatus; 0: never).
 	status   shared.Status
 	text     string
@@ -140,8 +143,10 @@ func (s *session) apply(st *shared.SessionState) {
 		return
 	}
 	for _, id := range st.Online {
+		p := st.Presence(id, true)
 		s.known = s.setKnownLocked(id, true)
-		s.appendLocked(func(b []byte) []byte { return shared.AppendPresence(b, id, st.Presence(id, true)) })
+		s.setToldLocked(id, p)
+		s.appendLocked(func(b []byte) []byte { return shared.AppendPresence(b, id, p) })
 	}
 	for _, id := range st.Offline {
 		s.known = s.setKnownLocked(id, false)
@@ -259,6 +264,7 @@ func (s *session) view() ([]int64, []int64, bool) {
 // a friend of its user's other session. Not recording those costs, at worst,
 // a harmless repeat in the corrections after a resync.
 func (s *session) setKnownLocked(id int64, online bool) []int64 {
+	delete(s.toldStatus, id) // a plain state; setToldLocked records others
 	if online && !shared.Contains(s.friends, id) {
 		return s.known
 	}

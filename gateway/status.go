@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"cmp"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/alo-presence/alo/shared"
@@ -39,9 +42,48 @@ func (s *session) setStatus(st shared.Status, text string) shared.Event {
 	return shared.Event{Type: shared.EventStatus, Session: s.id, User: s.user, Status: st, Text: text, StatusAt: at}
 }
 
-// statusView returns what a resync carries of the session's status.
-func (s *session) statusView() (shared.Status, string, int64) {
+// statusView returns what a resync carries of the session's status, and
+// the statuses it was told of its friends online (KnownStatus).
+func (s *session) statusView() (shared.Status, string, int64, []shared.FriendPresence) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.status, s.text, s.statusAt
+	var told []shared.FriendPresence
+	for id, f := range s.toldStatus {
+		if shared.Contains(s.known, id) {
+			told = append(told, f)
+		}
+	}
+	slices.SortFunc(told, func(a, b shared.FriendPresence) int { return cmp.Compare(a.User, b.User) })
+	return s.status, s.text, s.statusAt, told
+}
+
+// setToldLocked records the status of an online friend the session is
+// told, after setKnownLocked, when it is not plain. Like known, only the
+// session's friends are recorded, so forged states cannot grow it.
+func (s *session) setToldLocked(id int64, p shared.Presence) {
+	if !p.Online || p.Status == shared.StatusOnline && p.Text == "" || !shared.Contains(s.known, id) {
+		return
+	}
+	if s.toldStatus == nil {
+		s.toldStatus = make(map[int64]shared.FriendPresence)
+	}
+	if len(s.toldStatus) > len(s.known) {
+		// Friends dropped from the list leave entries behind: prune them,
+		// so the map stays bounded by the friend list.
+		maps.DeleteFunc(s.toldStatus, func(id int64, _ shared.FriendPresence) bool { return !shared.Contains(s.known, id) })
+	}
+	s.toldStatus[id] = shared.FriendPresence{User: id, Status: p.Status, Text: p.Text}
+}
+
+// deliverState is deliver for a state message with a status, text or last
+// seen (read with shared.DecodeState), whose status the session records.
+func (s *session) deliverState(data []byte, about int64, p shared.Presence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready || s.dc != nil {
+		return
+	}
+	s.known = s.setKnownLocked(about, p.Online)
+	s.setToldLocked(about, p)
+	s.appendLocked(func(b []byte) []byte { return append(b, data...) })
 }

@@ -417,13 +417,13 @@ func (x *index) onlineFriends(u *user) []int64 {
 }
 
 // snapshot returns what a session of userID must be told, given that it was
-// last told known (friends online): the friends online now that it does not
-// know of, and the friends it believes online that are not. When resent is
-// set (the gateway resent the session), friends it knows online whose
-// status is not plain are repeated, as their status may have changed while
-// presence could not tell anyone (a repeat is harmless). It sends nothing:
-// when to send is the ledger's decision.
-func (x *index) snapshot(sid string, userID int64, known []int64, resent bool) (shared.SessionState, bool) {
+// last told known (friends online) and knownStatus (the statuses, when not
+// plain, it was told of those): the friends online now that it does not
+// know of, the friends it believes online that are not, and the friends
+// whose status it holds wrong (one may have changed while presence could not
+// tell anyone, as during a rebuild). It sends nothing: when to send is the
+// ledger's decision.
+func (x *index) snapshot(sid string, userID int64, known []int64, knownStatus []shared.FriendPresence) (shared.SessionState, bool) {
 	u := x.users[userID]
 	if u == nil {
 		return shared.SessionState{}, false
@@ -452,7 +452,8 @@ func (x *index) snapshot(sid string, userID int64, known []int64, resent bool) (
 			}
 			j++
 		default:
-			if f := x.users[truth[i]]; resent && (f.status != shared.StatusOnline || f.text != "") {
+			told := (&shared.SessionState{Rich: knownStatus}).Presence(truth[i], true)
+			if f := x.users[truth[i]]; told.Status != f.status || told.Text != f.text {
 				online(truth[i])
 			}
 			i++

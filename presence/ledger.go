@@ -21,9 +21,10 @@ type session struct {
 	statusAt int64
 	// During a rebuild: the gateway's view of the session, kept until the
 	// corrections are sent.
-	pending bool
-	ready   bool
-	known   []int64
+	pending     bool
+	ready       bool
+	known       []int64
+	knownStatus []shared.FriendPresence
 }
 
 type gateway struct {
@@ -180,7 +181,7 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 		l.warn("bad_event", "event without a user or session dropped", "gateway", g.id, "type", ev.Type)
 		return
 	}
-	if len(ev.Friends) > l.lim.friends || len(ev.Known) > l.lim.friends {
+	if len(ev.Friends) > l.lim.friends || len(ev.Known) > l.lim.friends || len(ev.KnownStatus) > l.lim.friends {
 		l.warn("event_too_large", "event with too many friends dropped", "gateway", g.id, "session", ev.Session,
 			"friends", len(ev.Friends), "known", len(ev.Known), "limit", l.lim.friends)
 		return
@@ -206,7 +207,7 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 		l.rehash(g, sess)
 		l.idx.changed(sess)
 		if ev.Sync {
-			l.report(g, sess, ev.Known, ev.Ready, true)
+			l.report(g, sess, ev.Known, ev.KnownStatus, ev.Ready)
 		}
 		return
 	}
@@ -226,7 +227,7 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 	g.sessions[sess.id] = sess
 	g.digest ^= sess.hash
 	l.idx.add(sess)
-	l.report(g, sess, ev.Known, ev.Ready && ev.Sync, ev.Sync)
+	l.report(g, sess, ev.Known, ev.KnownStatus, ev.Ready && ev.Sync)
 }
 
 // sessionHash is sess's part of its gateway's digest, as the gateway's
@@ -360,8 +361,8 @@ func (l *ledger) finishRebuild() {
 		for _, sess := range g.sessions {
 			if sess.pending {
 				sess.pending = false
-				l.correct(g, sess, sess.known, sess.ready, true)
-				sess.known = nil
+				l.correct(g, sess, sess.known, sess.knownStatus, sess.ready)
+				sess.known, sess.knownStatus = nil, nil
 			}
 		}
 	}
@@ -370,20 +371,21 @@ func (l *ledger) finishRebuild() {
 // report sends a session its corrections given what its gateway says it was
 // told (known) and whether it had ready; during a rebuild it keeps them for
 // finishRebuild instead, the latest resend's view replacing an earlier one.
-func (l *ledger) report(g *gateway, sess *session, known []int64, ready, resent bool) {
+func (l *ledger) report(g *gateway, sess *session, known []int64, knownStatus []shared.FriendPresence, ready bool) {
 	if l.rebuilding {
 		sess.pending, sess.ready, sess.known = true, ready, slices.Clone(known)
+		sess.knownStatus = slices.Clone(knownStatus)
 		return
 	}
-	l.correct(g, sess, known, ready, resent)
+	l.correct(g, sess, known, knownStatus, ready)
 }
 
 // correct sends a session the difference between what its gateway says it
 // was told (known: friends online) and the truth. A session that is not ready
 // always gets a message, since that message makes its gateway send ready.
 // Only report and finishRebuild call it.
-func (l *ledger) correct(g *gateway, sess *session, known []int64, ready, resent bool) {
-	st, ok := l.idx.snapshot(sess.id, sess.user, known, resent)
+func (l *ledger) correct(g *gateway, sess *session, known []int64, knownStatus []shared.FriendPresence, ready bool) {
+	st, ok := l.idx.snapshot(sess.id, sess.user, known, knownStatus)
 	if !ok || ready && len(st.Online) == 0 && len(st.Offline) == 0 {
 		return
 	}

@@ -238,15 +238,20 @@ func TestStatusLastSetWinsAcrossGateways(t *testing.T) {
 	}
 }
 
-// A rebuild never announces an invisible user, keeps statuses, and repeats
-// a non-plain status to a session that knew the friend online.
+// A rebuild never announces an invisible user, keeps statuses, and corrects
+// exactly the statuses a session holds wrong: set, changed or cleared while
+// presence could not tell anyone.
 func TestStatusSurvivesRebuild(t *testing.T) {
 	r := newStatusRig(t, PolicyWatchers)
 	r.l.beginRebuild()
+	told := []shared.FriendPresence{{User: 4, Status: shared.StatusAway}, {User: 5, Status: shared.StatusDND, Text: "x"}}
 	r.send("g", shared.Event{Type: shared.EventSyncBegin, Gen: 1},
-		shared.Event{Type: shared.EventOpen, Sync: true, Gen: 1, Session: "w", User: 1, Friends: []int64{2, 3}, Known: []int64{3}, Ready: true},
+		shared.Event{Type: shared.EventOpen, Sync: true, Gen: 1, Session: "w", User: 1, Friends: []int64{2, 3, 4, 5},
+			Known: []int64{3, 4, 5}, KnownStatus: told, Ready: true},
 		shared.Event{Type: shared.EventOpen, Sync: true, Gen: 1, Session: "x", User: 2, Status: shared.StatusInvisible, StatusAt: 5, Ready: true},
 		shared.Event{Type: shared.EventOpen, Sync: true, Gen: 1, Session: "y", User: 3, Status: shared.StatusAway, Text: "t", StatusAt: 6, Ready: true},
+		shared.Event{Type: shared.EventOpen, Sync: true, Gen: 1, Session: "z", User: 4, Ready: true},                                                   // cleared
+		shared.Event{Type: shared.EventOpen, Sync: true, Gen: 1, Session: "v", User: 5, Status: shared.StatusDND, Text: "x", StatusAt: 7, Ready: true}, // unchanged
 		shared.Event{Type: shared.EventSyncEnd, Gen: 1})
 	r.l.finishRebuild()
 	r.expect()
@@ -256,9 +261,10 @@ func TestStatusSurvivesRebuild(t *testing.T) {
 			w = &r.out.states[i]
 		}
 	}
-	if w == nil || !slices.Equal(w.Online, []int64{3}) || len(w.Offline) != 0 ||
-		string(shared.AppendPresence(nil, 3, w.Presence(3, true))) != `{"user_id":3,"online":true,"status":"away","text":"t"}` {
-		t.Fatalf("w's corrections %+v; want only 3, away", w)
+	if w == nil || !slices.Equal(w.Online, []int64{3, 4}) || len(w.Offline) != 0 ||
+		string(shared.AppendPresence(nil, 3, w.Presence(3, true))) != `{"user_id":3,"online":true,"status":"away","text":"t"}` ||
+		string(shared.AppendPresence(nil, 4, w.Presence(4, true))) != `{"user_id":4,"online":true}` {
+		t.Fatalf("w's corrections %+v; want 3 away, 4 plain, not 2 (invisible) nor 5 (unchanged)", w)
 	}
 }
 

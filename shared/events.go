@@ -56,6 +56,11 @@ type Event struct {
 	// Known is, in a sync, the friends the session was last told are online,
 	// so presence can send exactly the corrections it needs.
 	Known []int64 `json:"known,omitempty"`
+	// KnownStatus is, in a sync, the friends of Known whose last state the
+	// session was told carried a status or text, with them (LastSeen
+	// unused), sorted by user id, so presence can correct a status that
+	// changed while it could not tell anyone.
+	KnownStatus []FriendPresence `json:"known_status,omitempty"`
 	// Ready is, in a sync, whether the session was already sent ready.
 	Ready bool `json:"ready,omitempty"`
 	// Sync marks an open that belongs to a resend.
