@@ -96,6 +96,26 @@ type index struct {
 	// the watchers (0: none); damped holds the users whose change waits.
 	damp   time.Duration
 	damped dampQueue
+	// deferred, while not nil, collects the users whose status to
+	// recompute at endDefer instead of at once: see beginDefer.
+	deferred map[int64]*user
+}
+
+// beginDefer starts removing many sessions at once (a gateway's). Their
+// users' statuses are recomputed once at endDefer: removed one by one, the
+// sessions would expose the statuses in between, and a user whose latest
+// status is online but an older one invisible would flap offline and back.
+func (x *index) beginDefer() { x.deferred = make(map[int64]*user) }
+
+// endDefer recomputes the statuses deferred since beginDefer.
+func (x *index) endDefer() {
+	users := x.deferred
+	x.deferred = nil
+	for id, u := range users {
+		if x.users[id] == u {
+			x.statusChanged(u)
+		}
+	}
 }
 
 func newIndex(policy Policy, subjects shared.Subjects, out notifier) *index {
@@ -178,10 +198,13 @@ func (x *index) visible(w, u *user) bool {
 	return x.policy == PolicyWatchers || shared.Contains(u.friends, w.id)
 }
 
-// presence returns what watchers who may see id are told of them now.
+// presence returns what watchers who may see id are told of them now. The
+// status is the one last sent to the watchers, not a damped change still
+// held: a snapshot or friend-list report must say what the others were
+// told, so that the held change, when it goes out, reaches everyone alike.
 func (x *index) presence(id int64) shared.Presence {
 	if u := x.users[id]; u != nil && u.shown {
-		return shared.Presence{Online: true, Status: u.status, Text: u.text}
+		return shared.Presence{Online: true, Status: u.sentStatus, Text: u.sentText}
 	}
 	var p shared.Presence
 	if t, ok := x.lastSeen.LastSeen(id); ok {
@@ -242,6 +265,10 @@ func effectiveStatus(u *user) (shared.Status, string) {
 // invisible is leaving, leaving invisible is coming online, and any other
 // change a state message, damped.
 func (x *index) statusChanged(u *user) {
+	if x.deferred != nil {
+		x.deferred[u.id] = u
+		return
+	}
 	status, text := effectiveStatus(u)
 	if status == u.status && text == u.text {
 		return
@@ -431,10 +458,11 @@ func (x *index) snapshot(sid string, userID int64, known []int64, knownStatus []
 	truth := x.onlineFriends(u)
 	known = shared.NormalizeFriends(slices.Clone(known), u.id)
 	st := shared.SessionState{Session: sid}
+	// As in presence: the status last sent, not one damping holds.
 	online := func(id int64) {
 		st.Online = append(st.Online, id)
-		if f := x.users[id]; f.status != shared.StatusOnline || f.text != "" {
-			st.Rich = append(st.Rich, shared.FriendPresence{User: id, Status: f.status, Text: f.text})
+		if f := x.users[id]; f.sentStatus != shared.StatusOnline || f.sentText != "" {
+			st.Rich = append(st.Rich, shared.FriendPresence{User: id, Status: f.sentStatus, Text: f.sentText})
 		}
 	}
 	i, j := 0, 0
@@ -453,7 +481,7 @@ func (x *index) snapshot(sid string, userID int64, known []int64, knownStatus []
 			j++
 		default:
 			told := (&shared.SessionState{Rich: knownStatus}).Presence(truth[i], true)
-			if f := x.users[truth[i]]; told.Status != f.status || told.Text != f.text {
+			if f := x.users[truth[i]]; told.Status != f.sentStatus || told.Text != f.sentText {
 				online(truth[i])
 			}
 			i++

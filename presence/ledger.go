@@ -206,6 +206,10 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 		}
 		l.rehash(g, sess)
 		l.idx.changed(sess)
+		if u := l.idx.users[sess.user]; u != nil && ev.Type == shared.EventOpen {
+			// A resend may carry a status whose event was lost.
+			l.idx.statusChanged(u)
+		}
 		if ev.Sync {
 			l.report(g, sess, ev.Known, ev.KnownStatus, ev.Ready)
 		}
@@ -290,19 +294,23 @@ func (l *ledger) syncEnd(g *gateway, gen uint64) {
 	if gen != g.gen || gen == 0 {
 		return
 	}
+	l.idx.beginDefer()
 	for _, sess := range g.sessions {
 		if sess.gen != gen {
 			l.removeSession(g, sess)
 		}
 	}
+	l.idx.endDefer()
 	g.gen, g.syncing = 0, false
 }
 
 // dropGateway ends every session of a gateway and forgets it.
 func (l *ledger) dropGateway(g *gateway) {
+	l.idx.beginDefer()
 	for _, sess := range g.sessions {
 		l.removeSession(g, sess)
 	}
+	l.idx.endDefer()
 	delete(l.gateways, g.id)
 }
 
