@@ -97,18 +97,29 @@ type index struct {
 	damp   time.Duration
 	damped dampQueue
 	// deferred, while not nil, collects the users whose status to
-	// recompute at endDefer instead of at once: see beginDefer.
+	// recompute at the outermost endDefer instead of at once (depth counts
+	// the beginDefer calls not yet ended): see beginDefer.
 	deferred map[int64]*user
+	depth    int
 }
 
-// beginDefer starts removing many sessions at once (a gateway's). Their
-// users' statuses are recomputed once at endDefer: removed one by one, the
-// sessions would expose the statuses in between, and a user whose latest
-// status is online but an older one invisible would flap offline and back.
-func (x *index) beginDefer() { x.deferred = make(map[int64]*user) }
+// beginDefer starts changing many sessions at once (a batch, a gateway's
+// drop). Their users' statuses are recomputed once at endDefer: changed one
+// by one, the sessions would expose the statuses in between, and a user
+// whose latest status is online but an older one invisible would flap
+// offline and back. Calls nest.
+func (x *index) beginDefer() {
+	if x.depth == 0 {
+		x.deferred = make(map[int64]*user)
+	}
+	x.depth++
+}
 
-// endDefer recomputes the statuses deferred since beginDefer.
+// endDefer ends a beginDefer; the outermost recomputes the statuses.
 func (x *index) endDefer() {
+	if x.depth--; x.depth > 0 {
+		return
+	}
 	users := x.deferred
 	x.deferred = nil
 	for id, u := range users {

@@ -150,6 +150,14 @@ func (l *ledger) apply(b *shared.Batch, now time.Time) {
 		return
 	}
 	g.spent += len(b.Events)
+	// A batch holding a resend is applied as one change of statuses: a
+	// resend that repairs lost status events must not show the states in
+	// between. Other batches apply each status as it comes, so that every
+	// change a client makes reaches the watchers (damping aside).
+	if slices.ContainsFunc(b.Events, func(ev shared.Event) bool { return ev.Sync }) {
+		l.idx.beginDefer()
+		defer l.idx.endDefer()
+	}
 	for i := range b.Events {
 		ev := &b.Events[i]
 		switch ev.Type {
