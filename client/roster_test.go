@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/alo-presence/alo/shared"
 )
 
 func TestRoster(t *testing.T) {
@@ -53,5 +55,27 @@ func TestRoster(t *testing.T) {
 	r.Apply(Event{Kind: EventDisconnected})
 	if r.Live() {
 		t.Fatal("live after disconnect")
+	}
+}
+
+// A status change of an online friend is a change; its status, text and
+// last seen are in Friends.
+func TestRosterStatus(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	r := NewRoster([]int64{2})
+	r.Apply(Event{Kind: EventConnected, Time: at(0)})
+	r.Apply(Event{Kind: EventPresence, UserID: 2, Online: true, Time: at(1)})
+	r.Apply(Event{Kind: EventReady, Time: at(1)})
+	got := r.Apply(Event{Kind: EventPresence, UserID: 2, Online: true, Status: shared.StatusAway, Text: "lunch", Time: at(2)})
+	if want := []Change{{UserID: 2, Online: true, Status: shared.StatusAway, Text: "lunch", Time: at(2)}}; !slices.Equal(got, want) {
+		t.Fatalf("changes %v, want %v", got, want)
+	}
+	if got := r.Apply(Event{Kind: EventPresence, UserID: 2, Online: true, Status: shared.StatusAway, Text: "lunch", Time: at(3)}); got != nil {
+		t.Fatalf("a repeat changed %v", got)
+	}
+	seen := at(4).UTC()
+	r.Apply(Event{Kind: EventPresence, UserID: 2, Online: false, LastSeen: seen, Time: at(5)})
+	if f := r.Friends()[0]; f.Online || !f.LastSeen.Equal(seen) || f.Since != at(5) {
+		t.Fatalf("friend %+v: want offline since 5, last seen 4", f)
 	}
 }
