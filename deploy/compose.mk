@@ -1,7 +1,8 @@
 # ALO as services with docker compose; the top-level Makefile includes this.
 #
 #   make images                  build alo-gateway and alo-presence from binaries compiled here (no registry)
-#   make up [ALO_GATEWAYS=3]     images, then start nats, presence and the gateways
+#   make secrets                 the NATS passwords, one per user, in deploy/.secrets (kept if there)
+#   make up [ALO_GATEWAYS=3]     images and secrets, then start nats, presence and the gateways
 #   make down                    stop and remove the stack (containers, network)
 #   make logs                    follow the stack's logs
 #   make test-compose            the end-to-end proof (deploy/test-compose.sh): installs and
@@ -13,12 +14,15 @@ ALO_GATEWAYS ?= 3
 ALO_IMAGE_VERSION = $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 ALO_IMAGE_COMMIT = $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: images up down logs test-compose
+.PHONY: images secrets up down logs test-compose
 
 images: ## build the alo-gateway and alo-presence images from binaries compiled here (no registry)
 	ALO_VERSION="$(ALO_IMAGE_VERSION)" ALO_COMMIT="$(ALO_IMAGE_COMMIT)" bash deploy/build-images.sh
 
-up: images ## start nats, presence and ALO_GATEWAYS (3) gateways with docker compose
+secrets: ## make the NATS passwords of the compose stack in deploy/.secrets (existing ones are kept)
+	$(GO) run ./deploy/natssecrets -dir deploy/.secrets
+
+up: images secrets ## start nats, presence and ALO_GATEWAYS (3) gateways with docker compose
 	$(COMPOSE) up -d --no-build --scale gateway=$(ALO_GATEWAYS)
 	$(COMPOSE) ps
 

@@ -19,12 +19,27 @@
 #     seeing each other across gateways, the users of the gateways stopped by
 #     scaling down to 1 reported {"user_id":N,"online":false} to their friends
 #     within 2 s, and a gateway added by scaling up again serving the same state.
+#     With -nats and -secrets it also proves the bus's authorization from
+#     outside (NATS's client port on 127.0.0.1:24222): a client without
+#     credentials and a wrong password are refused, every gateway logged in
+#     as gw-<its replica number>, and the gateway's, backend's and
+#     observer's credentials cannot read the bus, publish a state message,
+#     another gateway's events or a control message (permissions
+#     violations asserted); a push arrives wrapped, an oversized one is
+#     dropped, nobody is cut off.
+#     Once the gateway has --auth (issue 10), with deploy/compose.auth.yml:
+#     gateways on --auth jwt and TLS, clients log in with tokens over TLS,
+#     and a hello without a token is refused.
 #  5. Tears the stack down and checks no container, network or volume is left.
 #
 # It prints every check, the stack's logs if one fails, and ends with
 # "test-compose: N passed, M failed"; it exits non-zero on any failure.
 #
+# The NATS passwords are made for each run (deploy/natssecrets) into
+# deploy/.build/test-compose/secrets.
+#
 # Environment: ALO_TEST_NATS_IMAGE (see 2), ALO_TEST_GATEWAY_PORTS (28080-28089),
+# ALO_TEST_NATS_PORT (24222),
 # ALO_TEST_GATEWAY_HTTP_PORTS (28180-28189), ALO_TEST_MONITOR_PORT (28222),
 # ALO_KEEP_DOCKERD=1 (leave a dockerd this script started running),
 # ALO_TEST_VERBOSE=1 (print every client message).
@@ -41,6 +56,8 @@ BUILD_STANDIN=$([ -z "${ALO_TEST_NATS_IMAGE:-}" ] && echo yes || echo no)
 GATEWAY_PORTS=${ALO_TEST_GATEWAY_PORTS:-28080-28089}
 GATEWAY_HTTP_PORTS=${ALO_TEST_GATEWAY_HTTP_PORTS:-28180-28189}
 MONITOR_PORT=${ALO_TEST_MONITOR_PORT:-28222}
+NATS_PORT=${ALO_TEST_NATS_PORT:-24222}
+SECRETS=$OUT/secrets
 PASS=0
 FAIL=0
 DOCKERD_PID=
@@ -125,11 +142,13 @@ ensure_engine() {
 
 export ALO_TAG=$TAG ALO_NATS_IMAGE=$NATS_IMAGE ALO_BIND=127.0.0.1
 export ALO_GATEWAY_PORTS=$GATEWAY_PORTS ALO_GATEWAY_HTTP_PORTS=$GATEWAY_HTTP_PORTS ALO_NATS_MONITOR_PORT=$MONITOR_PORT
+export ALO_NATS_PORT=$NATS_PORT ALO_SECRETS=$SECRETS
 export ALO_LOG_LEVEL=debug ALO_LOG_FORMAT=json
 export ALO_VERSION=${ALO_VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 export ALO_COMMIT=${ALO_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 
-compose() { $COMPOSE_CMD -p "$PROJECT" -f "$ROOT/docker-compose.yml" "$@"; }
+COMPOSE_FILES=(-f "$ROOT/docker-compose.yml")
+compose() { $COMPOSE_CMD -p "$PROJECT" "${COMPOSE_FILES[@]}" "$@"; }
 
 leftovers() { # prints what the project left: containers, networks, volumes
 	docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"
@@ -205,14 +224,40 @@ step "composecheck"
 go build -o "$OUT/composecheck" ./deploy/composecheck || die "deploy/composecheck does not build"
 ok "deploy/composecheck builds"
 
+step "secrets: NATS passwords for this run"
+rm -rf "$SECRETS"
+go run ./deploy/natssecrets -dir "$SECRETS" || die "deploy/natssecrets failed"
+ok "a password per NATS user in $SECRETS, bcrypt hashes for the server ($(ls "$SECRETS" | wc -l) files)"
+if git ls-files --error-unmatch deploy/.secrets >/dev/null 2>&1 || git grep -qE '\$2[aby]\$' -- deploy docker-compose.yml; then
+	bad "a NATS password or hash is committed"
+else
+	ok "no NATS password or hash is committed (deploy/nats.conf names them by variable)"
+fi
+
+# Client identity and TLS (issue 10): once the gateway has --auth, the stack
+# runs with deploy/compose.auth.yml, --auth jwt and TLS with a dev secret and
+# a self-signed certificate made for this run, and composecheck logs in with
+# tokens over TLS and checks a client without one is refused.
+AUTH_ARGS=()
+if "$ROOT/deploy/.build/context/gateway" --help 2>&1 | grep -qE '^[[:space:]]+-{1,2}auth[[:space:]]'; then
+	step "client identity: the gateway has --auth: jwt and TLS on"
+	go run ./deploy/natssecrets -dir "$SECRETS" -dev-auth || die "deploy/natssecrets -dev-auth failed"
+	COMPOSE_FILES+=(-f "$ROOT/deploy/compose.auth.yml")
+	AUTH_ARGS=(-jwt-secret "$SECRETS/jwt-secret" -tls-ca "$SECRETS/tls-cert.pem")
+	ok "a JWT secret and a self-signed certificate in $SECRETS; deploy/compose.auth.yml added"
+else
+	say "the gateway has no --auth yet: clients trust the hello (deploy/compose.auth.yml not used)"
+fi
+
 step "up: nats, presence, 3 gateways (project $PROJECT, gateways on 127.0.0.1:$GATEWAY_PORTS)"
 STACK_UP=yes
 compose up -d --no-build --scale gateway=3 >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; die "compose up failed"; }
 ok "compose up -d --scale gateway=3"
 
 set +e
-"$OUT/composecheck" -project "$PROJECT" -compose "$COMPOSE_CMD -p $PROJECT -f $ROOT/docker-compose.yml" \
-	-scale 3 -nats-monitor "127.0.0.1:$MONITOR_PORT" -v="${ALO_TEST_VERBOSE:-0}" | tee "$OUT/composecheck.log"
+"$OUT/composecheck" -project "$PROJECT" -compose "$COMPOSE_CMD -p $PROJECT ${COMPOSE_FILES[*]}" "${AUTH_ARGS[@]}" \
+	-scale 3 -nats-monitor "127.0.0.1:$MONITOR_PORT" -nats "nats://127.0.0.1:$NATS_PORT" -secrets "$SECRETS" \
+	-v="${ALO_TEST_VERBOSE:-0}" | tee "$OUT/composecheck.log"
 cc=${PIPESTATUS[0]}
 set -e
 line=$(grep -E '^composecheck: [0-9]+ passed, [0-9]+ failed$' "$OUT/composecheck.log" | tail -1 || true)

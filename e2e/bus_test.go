@@ -32,7 +32,7 @@ func TestWrongNATSPasswordAtStartExits(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"--nats", ns.ClientURL(), "--nats-user", "alo", "--http", ""}
 			if name == "gateway" {
-				args = append(args, "--tcp", "127.0.0.1:0")
+				args = append(args, "--tcp", "127.0.0.1:0", "--auth", "none")
 			}
 			p := alotest.StartEnv(t, name, []string{"ALO_NATS_PASSWORD=wrong"}, args...)
 			line := p.Output("why it stopped", func(l string) bool { return strings.HasPrefix(l, name+": ") })

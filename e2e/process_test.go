@@ -20,7 +20,7 @@ type gatewayProc struct {
 // until it accepts clients.
 func StartGateway(t *testing.T, natsURL string, args ...string) *gatewayProc {
 	t.Helper()
-	p := alotest.Start(t, "gateway", append([]string{"--tcp", "127.0.0.1:0", "--nats", natsURL}, args...)...)
+	p := alotest.Start(t, "gateway", append([]string{"--tcp", "127.0.0.1:0", "--nats", natsURL, "--auth", "none"}, args...)...)
 	return &gatewayProc{Process: p, TCP: p.Addr("clients")}
 }
 
@@ -58,7 +58,7 @@ func TestProcesses(t *testing.T) {
 func TestDevModeWithExternalGateway(t *testing.T) {
 	alo, natsURL, token := devNATS(t, "127.0.0.1:0")
 	tcp := alo.Addr("clients")
-	p := alotest.StartEnv(t, "gateway", []string{"ALO_NATS_TOKEN=" + token}, "--tcp", "127.0.0.1:0", "--nats", natsURL)
+	p := alotest.StartEnv(t, "gateway", []string{"ALO_NATS_TOKEN=" + token}, "--tcp", "127.0.0.1:0", "--nats", natsURL, "--auth", "none")
 	gw := &gatewayProc{Process: p, TCP: p.Addr("clients")}
 
 	a, _ := alotest.Connect(t, tcp, 1, 2)

@@ -79,13 +79,13 @@ func TestUserSubjectReachesEverySession(t *testing.T) {
 
 	nc := alotest.Conn(t, ns)
 	subjects := shared.MustSubjects("")
-	if err := nc.Publish(subjects.User(7), []byte(`{"user_id": 42, "online": true}`)); err != nil {
+	if err := nc.Publish(subjects.User(7), []byte(`{"user_id":42,"online":true}`)); err != nil {
 		t.Fatal(err)
 	}
 	// Not one JSON object on one line: dropped rather than breaking framing.
 	nc.Publish(subjects.User(7), []byte("{\"a\":\n1}"))
 	nc.Publish(subjects.User(7), []byte(`not json`))
-	nc.Publish(subjects.User(7), []byte(`{"user_id": 42, "online": false}`))
+	nc.Publish(subjects.User(7), []byte(`{"user_id":42,"online":false}`))
 	for _, s := range []*alotest.Client{s1, s2, s3} {
 		s.ExpectState(42, true)
 		s.ExpectState(42, false)

@@ -197,9 +197,9 @@ func TestTransportUserSubject(t *testing.T) {
 	}
 	nc := alotest.Conn(t, ns)
 	subject := shared.MustSubjects("").User(7)
-	nc.Publish(subject, []byte(`{"user_id": 42, "online": true}`))
+	nc.Publish(subject, []byte(`{"user_id":42,"online":true}`))
 	nc.Publish(subject, []byte("{\"a\":\n1}")) // dropped: not one line
-	nc.Publish(subject, []byte(`{"user_id": 42, "online": false}`))
+	nc.Publish(subject, []byte(`{"user_id":42,"online":false}`))
 	for _, s := range sessions {
 		s.ExpectState(42, true)
 		s.ExpectState(42, false)

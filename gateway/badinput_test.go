@@ -81,8 +81,8 @@ func TestSlowClientIsDisconnected(t *testing.T) {
 	watcher.ExpectState(1, true)
 
 	nc := alotest.Conn(t, ns)
-	subject := shared.MustSubjects("").User(1)
-	payload := []byte(`{"user_id": 77, "online": true, "padding": "` + strings.Repeat("x", 200) + `"}`)
+	subject := shared.MustSubjects("").Push(1)
+	payload := []byte(`{"padding":"` + strings.Repeat("x", 200) + `"}`)
 	// Far more than the queue and the socket buffers hold; bounded.
 	for i := 0; i < 100_000; i++ {
 		if err := nc.Publish(subject, payload); err != nil {

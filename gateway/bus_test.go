@@ -98,7 +98,7 @@ func watchEvents(t *testing.T, ns *server.Server) *eventLog {
 	t.Helper()
 	nc := alotest.Conn(t, ns)
 	l := &eventLog{}
-	sub, err := nc.Subscribe(subjects.Events(), func(m *nats.Msg) {
+	sub, err := nc.Subscribe(subjects.AllEvents(), func(m *nats.Msg) {
 		var b shared.Batch
 		if err := shared.UnmarshalBatch(m.Data, &b); err != nil {
 			t.Errorf("bad batch: %v", err)
@@ -180,7 +180,7 @@ func TestForgedStatesDoNotGrowKnown(t *testing.T) {
 
 	const forged = 3000
 	for i := range forged {
-		nc.Publish(subjects.User(1), fmt.Appendf(nil, `{"user_id": %d, "online": true}`, 1000+i))
+		nc.Publish(subjects.User(1), fmt.Appendf(nil, `{"user_id":%d,"online":true}`, 1000+i))
 	}
 	for range forged { // forwarded: anyone may reach a user's sessions
 		if m := c.Next(); !m.IsState() {
@@ -319,7 +319,7 @@ func TestResyncRequestsCoalesce(t *testing.T) {
 		}
 	}
 	// The marker's message comes after the flood on the gateway's inbox.
-	nc.Publish(subjects.User(1), []byte(`{"user_id": 7, "online": true}`))
+	nc.Publish(subjects.User(1), []byte(`{"user_id":7,"online":true}`))
 	nc.Flush()
 	alotest.Connect(t, addr, 5) // a login during the flood gets ready
 	marker.ExpectState(7, true)
@@ -350,13 +350,14 @@ func TestBusGarbageLogsBounded(t *testing.T) {
 	for i := range n {
 		nc.Publish(subjects.Gateway("g"), fmt.Appendf(nil, `{"sessions": %d`, i))
 		nc.Publish(subjects.User(1), []byte("not json"))
-		nc.Publish(subjects.User(1), []byte("{\"user_id\": 2,\n\"online\": true}"))
+		nc.Publish(subjects.User(1), []byte(`{"error": "shutdown", "message": "log in at http://evil.example/"}`))
+		nc.Publish(subjects.Push(1), []byte(`[1]`))
 		nc.Publish(subjects.PresenceUp(), nil)
 	}
-	nc.Publish(subjects.User(1), []byte(`{"user_id": 7, "online": true}`))
+	nc.Publish(subjects.User(1), []byte(`{"user_id":7,"online":true}`))
 	c.ExpectState(7, true) // the gateway has read the whole flood
 	bound := 2 + int(time.Since(start)/shared.DefaultLogInterval)
-	for _, line := range []string{"bad control message", "not a JSON object", "line break", "presence announced itself"} {
+	for _, line := range []string{"bad control message", "not a state message", "push that is not one JSON object", "presence announced itself"} {
 		if got := len(logs.lines(line)); got == 0 || got > bound {
 			t.Errorf("%q logged %d times for %d messages, want 1 to %d", line, got, n, bound)
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/alo-presence/alo/shared"
@@ -57,6 +58,21 @@ type Config struct {
 	// the final flush of the sessions' close events to NATS, so that a
 	// gateway cut off from NATS still stops in time. Default 3s.
 	DrainTimeout time.Duration
+	// Auth verifies the hello's token (--auth jwt; *auth.Verifier is one).
+	// Default nil: --auth none, the hello's user_id is trusted.
+	Auth Authenticator
+	// TokenLeeway is how long after its token's exp a session ends: the
+	// verifier's clock-skew leeway, so that a token it has just accepted
+	// does not end its session at once. Default 0.
+	TokenLeeway time.Duration
+	// Friends says where friend lists come from. Default FriendsClient;
+	// FriendsToken needs Auth.
+	Friends FriendsMode
+	// MaxPushBytes bounds one push from the backend (the JSON object on a
+	// user's push subject); a larger one is dropped and logged. Clients get
+	// it wrapped, 9 bytes more. At most MaxQueueBytes less 64. Default
+	// 16 KiB.
+	MaxPushBytes int
 	// Inbox is how many NATS messages may wait for the dispatcher before NATS
 	// drops them (and the gateway resynchronises). Default 262144: a
 	// reconnect storm's notifications, at 8 bytes a slot.
@@ -75,6 +91,7 @@ const (
 	DefaultHeartbeat       = time.Second
 	DefaultCloseGrace      = time.Second
 	DefaultDrainTimeout    = 3 * time.Second
+	DefaultMaxPushBytes    = 16 << 10
 )
 
 func (c Config) withDefaults() Config {
@@ -117,6 +134,12 @@ func (c Config) withDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.Friends == "" {
+		c.Friends = FriendsClient
+	}
+	if c.MaxPushBytes == 0 {
+		c.MaxPushBytes = DefaultMaxPushBytes
+	}
 	if c.Inbox == 0 {
 		c.Inbox = 1 << 18
 	}
@@ -137,11 +160,29 @@ func (c Config) validate() error {
 		return errors.New("gateway: the outbound queue must hold at least one message")
 	case c.RateLimit < 0 || c.RateBurst < 1:
 		return errors.New("gateway: rate limit must be positive, burst at least 1")
+	case c.MaxPushBytes < 2 || c.MaxPushBytes > c.MaxQueueBytes-64:
+		return errors.New("gateway: max push size must be at least 2 bytes and fit in the outbound queue")
 	case c.Inbox < 1:
 		return errors.New("gateway: inbox must be positive")
+	case c.TokenLeeway < 0:
+		return errors.New("gateway: token leeway must not be negative")
+	}
+	switch c.Friends {
+	case FriendsClient:
+	case FriendsToken:
+		if c.Auth == nil {
+			return ErrFriendsNeedAuth
+		}
+	case FriendsKV:
+		return errors.New("gateway: friends kv is not wired into the gateway yet")
+	default:
+		return fmt.Errorf("gateway: friends %q is not client, token or kv", c.Friends)
 	}
 	return nil
 }
+
+// ErrFriendsNeedAuth: friend lists from the token need a token.
+var ErrFriendsNeedAuth = errors.New("gateway: friends from the token need token auth (--auth jwt)")
 
 func randomHex(n int) string {
 	b := make([]byte, n)

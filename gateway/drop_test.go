@@ -20,7 +20,7 @@ func TestDroppedMessagesTriggerResync(t *testing.T) {
 	_, addr, _ := alotest.GatewayOn(t, gwConn, gateway.Config{})
 	watch := alotest.Conn(t, ns)
 	events := make(chan *nats.Msg, 100)
-	if _, err := watch.ChanSubscribe(shared.MustSubjects("").Events(), events); err != nil {
+	if _, err := watch.ChanSubscribe(shared.MustSubjects("").AllEvents(), events); err != nil {
 		t.Fatal(err)
 	}
 	watch.Flush()

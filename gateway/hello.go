@@ -10,7 +10,7 @@ import (
 // a session: it reads messages with next until the first that is not blank
 // (blank ones are keep-alives), checks that it is a hello, and opens the
 // session, whose writer is writer. Identity, when the hello carries one, is
-// checked here too.
+// checked here too (verifyHello).
 //
 // next returns the next message, or the disconnect that ends the connection
 // when there is none (the transport maps its read failures: a deadline, an
@@ -33,17 +33,36 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 		}
 		break
 	}
-	if pe := validateHello(&m); pe != nil {
-		return nil, protocolDisconnect(pe)
+	// ---- Identity, friends, open: in this order, each one step. ----
+	// (Admission of the connection, per source and per user, belongs
+	// before step 1: a refused connection costs no token check.)
+	// 1. Who is this: the hello's user_id, or its token's sub (auth.go).
+	id, d := srv.verifyHello(&m)
+	if d != nil {
+		return nil, d
 	}
-	s, err := srv.open(&m, c, writer)
+	// 2. Whose friend list: the client's, or a trusted source's.
+	srv.resolveFriends(&m, &id)
+	// 3. Open the session as that user, with that list.
+	s, err := srv.open(id.user, id.friends, statusOf(&m), c, writer)
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	if id.managed {
+		s.sendError(errFriendsManaged)
+	}
+	s.startExpiry(id.expires)
 	return s, nil
 }
 
-// validateHello checks a decoded first message.
+// helloToken returns a message's token, if it has one. The string is a
+// copy: m.Token is reused by the next message.
+func helloToken(m *shared.ClientMessage) (string, bool) {
+	return string(m.Token), m.HasToken
+}
+
+// validateHello checks a decoded first message when the hello is trusted
+// (--auth none).
 func validateHello(m *shared.ClientMessage) *shared.ProtocolError {
 	switch {
 	case !m.HasUserID:

@@ -6,16 +6,17 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// userEntry is one user's sessions on this gateway and the subscription to
-// the user's subject that feeds them.
+// userEntry is one user's sessions on this gateway and the subscriptions
+// that feed them: the user's subject (state messages from presence) and its
+// push subject (the backend's messages).
 type userEntry struct {
-	sub      *nats.Subscription
-	sessions []*session
+	sub, push *nats.Subscription
+	sessions  []*session
 }
 
-// addLocked registers s, subscribing to its user's subject if it is the
-// user's first session here. The subscription is made before the open event
-// is published, so no notification for the user can slip past.
+// addLocked registers s, subscribing to its user's subjects if it is the
+// user's first session here. The subscriptions are made before the open
+// event is published, so no notification for the user can slip past.
 func (srv *Server) addLocked(s *session) error {
 	if srv.state != stateServing {
 		return errClosing
@@ -26,7 +27,12 @@ func (srv *Server) addLocked(s *session) error {
 		if err != nil {
 			return fmt.Errorf("gateway: subscribe: %w", err)
 		}
-		e = &userEntry{sub: sub}
+		push, err := srv.nc.ChanSubscribe(srv.subjects.Push(s.user), srv.inbox)
+		if err != nil {
+			_ = sub.Unsubscribe()
+			return fmt.Errorf("gateway: subscribe: %w", err)
+		}
+		e = &userEntry{sub: sub, push: push}
 		srv.users[s.user] = e
 	}
 	e.sessions = append(e.sessions, s)
@@ -54,6 +60,7 @@ func (srv *Server) removeLocked(s *session) bool {
 		// An error here means the connection is closed, which drops the
 		// subscription anyway.
 		_ = e.sub.Unsubscribe()
+		_ = e.push.Unsubscribe()
 		delete(srv.users, s.user)
 	}
 	return true

@@ -49,7 +49,7 @@ func (srv *Server) publishLoop(stop <-chan struct{}) {
 	if err != nil { // cannot happen: two strings
 		panic(err)
 	}
-	p := &publisher{srv: srv, subject: srv.subjects.Events(), w: w, due: time.NewTimer(time.Hour)}
+	p := &publisher{srv: srv, subject: srv.subjects.Events(srv.cfg.ID), w: w, due: time.NewTimer(time.Hour)}
 	p.due.Stop()
 	defer p.due.Stop()
 	p.refreshLimit()

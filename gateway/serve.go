@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +24,15 @@ import (
 // binary mounts on its HTTP server. Serve closes the listeners it serves.
 type Listeners struct {
 	TCP net.Listener // JSON Lines
+	// TLS, when set, makes TCP a TLS listener. Serve wraps each accepted
+	// connection itself, rather than taking a tls.NewListener, so that the
+	// handshake runs in the connection's own goroutine under the hello
+	// deadline (plain TCP or silence on a TLS port is closed, not held), is
+	// counted and closed by shutdown like any connection in its hello, and
+	// comes after admission at accept: a refused connection costs no
+	// handshake. GetCertificate lets the certificate change under it
+	// (internal/certs).
+	TLS *tls.Config
 	UDP *net.UDPConn // one message per datagram
 	// UDPConfig configures UDP sessions.
 	UDPConfig UDPConfig
@@ -112,7 +122,7 @@ func (srv *Server) Serve(ctx context.Context, ls Listeners) error {
 	var accept sync.WaitGroup
 	if ls.TCP != nil {
 		accept.Go(func() {
-			if err := srv.acceptLoop(ls.TCP); err != nil {
+			if err := srv.acceptLoop(ls.TCP, ls.TLS); err != nil {
 				failed <- err
 			}
 		})
@@ -230,8 +240,8 @@ func (srv *Server) finalFlush() error {
 }
 
 // acceptLoop accepts TCP connections on ln until shutdown closes ln, or ln
-// fails.
-func (srv *Server) acceptLoop(ln net.Listener) error {
+// fails. With tlsCfg each is served over TLS.
+func (srv *Server) acceptLoop(ln net.Listener, tlsCfg *tls.Config) error {
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -254,6 +264,9 @@ func (srv *Server) acceptLoop(ln net.Listener) error {
 			return fmt.Errorf("gateway: accept: %w", err)
 		}
 		backoff = 0
+		if tlsCfg != nil {
+			c = tls.Server(c, tlsCfg) // the handshake runs in serveConn
+		}
 		if !srv.track(c) {
 			c.Close()
 			continue

@@ -96,15 +96,15 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 // ID returns the gateway's id.
 func (srv *Server) ID() string { return srv.cfg.ID }
 
-// open starts a session for a validated hello: it registers it, subscribes
+// open starts a session for a verified hello: it registers it, subscribes
 // to its user, and tells presence. writer is the transport's writer, which
 // the session runs whenever it has output (see session).
-func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*session)) (*session, error) {
+func (srv *Server) open(user int64, friends []int64, status *helloStatus, c net.Conn, writer func(*session)) (*session, error) {
 	s := &session{
 		srv:     srv,
 		id:      srv.boot + "-" + strconv.FormatUint(srv.nextID.Add(1), 36),
-		user:    m.UserID,
-		friends: shared.NormalizeFriends(append([]int64(nil), m.Friends...), m.UserID),
+		user:    user,
+		friends: shared.NormalizeFriends(append([]int64(nil), friends...), user),
 		done:    make(chan struct{}),
 		tokens:  float64(srv.cfg.RateBurst),
 		last:    time.Now(),
@@ -123,9 +123,9 @@ func (srv *Server) open(m *shared.ClientMessage, c net.Conn, writer func(*sessio
 		return nil, err
 	}
 	ev := shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends}
-	if m.HasStatus {
+	if status != nil {
 		// The hello's status: the session's from its start.
-		st := s.setStatus(m.Status, string(m.Text))
+		st := s.setStatus(status.status, status.text)
 		ev.Status, ev.Text, ev.StatusAt = st.Status, st.Text, st.StatusAt
 	}
 	srv.publishEvent(ev)
@@ -140,6 +140,7 @@ func (srv *Server) end(s *session) {
 	srv.mu.RLock()
 	registered := srv.sessions[s.id] == s
 	srv.mu.RUnlock()
+	s.stopExpiry()
 	if !registered {
 		return
 	}

@@ -52,6 +52,11 @@ type session struct {
 	writing bool
 	writer  func()        // the transport's writer
 	done    chan struct{} // closed by finish, once the connection is closed
+	// expires is when the session's token runs out (Unix ns, with the
+	// leeway), and expiry the timer that ends the session then; both zero
+	// without a token, so an idle session under --auth none holds no timer.
+	expires int64
+	expiry  *time.Timer
 }
 
 // debug logs at debug level with the session's identity, building nothing
@@ -84,19 +89,34 @@ func (s *session) handle(data []byte) *disconnect {
 	if m.HasOnline && !m.Online {
 		return dcLogout
 	}
+	if token, ok := helloToken(m); ok && s.srv.cfg.Auth != nil {
+		// With --auth none a token means nothing: the hello was trusted.
+		if d := s.refresh(token); d != nil {
+			return d
+		}
+	}
 	if m.HasFriends {
-		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
-		s.mu.Lock()
-		s.friends = friends
-		s.known = keepFriends(s.known, friends)
-		s.mu.Unlock()
-		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
+		if s.srv.cfg.Friends.trusted() {
+			s.sendError(errFriendsManaged)
+			return nil
+		}
+		s.setFriends(shared.NormalizeFriends(slices.Clone(m.Friends), s.user))
 	}
 	if m.HasStatus {
 		// DecodeClient checked status and text (bad_status).
 		s.srv.publishEvent(s.setStatus(m.Status, string(m.Text)))
 	}
 	return nil
+}
+
+// setFriends replaces the session's friend list (normalized) and tells
+// presence.
+func (s *session) setFriends(friends []int64) {
+	s.mu.Lock()
+	s.friends = friends
+	s.known = keepFriends(s.known, friends)
+	s.mu.Unlock()
+	s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
 }
 
 // allow applies the rate limit: a token bucket refilled at RateLimit per

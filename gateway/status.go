@@ -87,3 +87,17 @@ func (s *session) deliverState(data []byte, about int64, p shared.Presence) {
 	s.setToldLocked(about, p)
 	s.appendLocked(func(b []byte) []byte { return append(b, data...) })
 }
+
+// helloStatus is the status a hello sets, if it sets one.
+type helloStatus struct {
+	status shared.Status
+	text   string
+}
+
+// statusOf returns the status m sets (DecodeClient checked it), or nil.
+func statusOf(m *shared.ClientMessage) *helloStatus {
+	if !m.HasStatus {
+		return nil
+	}
+	return &helloStatus{m.Status, string(m.Text)}
+}

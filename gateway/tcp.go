@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -75,6 +76,17 @@ func (srv *Server) serveConn(c net.Conn) bool {
 		return line, nil
 	}
 	_ = c.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
+	if tc, ok := c.(*tls.Conn); ok {
+		// The handshake shares the hello's deadline, both ways: a client
+		// that speaks plain TCP here, or nothing, is closed by then.
+		_ = c.SetWriteDeadline(time.Now().Add(srv.cfg.HelloTimeout))
+		if err := tc.Handshake(); err != nil {
+			srv.rlog.Debug("tls handshake failed", "tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return false
+		}
+		_ = c.SetWriteDeadline(time.Time{})
+	}
 	s, d := srv.hello(next, c, func(s *session) { srv.writeTCP(c, s) })
 	if d != nil {
 		srv.log.Debug("connection ended before hello", "remote", c.RemoteAddr().String(), "err", d)

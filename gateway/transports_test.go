@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"bufio"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -337,8 +339,10 @@ func TestTransportsShutdown(t *testing.T) {
 // The gateway pings; a client that answers stays, one that stays silent is
 // disconnected. The client's own pings are answered, before and after the
 // hello, and a hello may come in fragments with a ping between them.
+// The ping interval is short for a test but not so short that a loaded
+// machine delays the answering client past twice of it: 250 ms.
 func TestWSKeepAlive(t *testing.T) {
-	a := transportSystem(t, gateway.Config{}, gateway.WSConfig{Ping: 50 * time.Millisecond}, gateway.UDPConfig{})
+	a := transportSystem(t, gateway.Config{}, gateway.WSConfig{Ping: 250 * time.Millisecond}, gateway.UDPConfig{})
 	watcher, _ := alotest.Connect(t, a.TCP, bystander, 1, 2, barrier)
 
 	c := alotest.DialWS(t, a.WS)
@@ -381,16 +385,29 @@ func TestWSClientClose(t *testing.T) {
 	}
 }
 
-// Browsers send an Origin: the page's own is allowed, others only when
-// configured; clients that send none are allowed.
+// Browsers send an Origin: a page on loopback at the gateway's own port,
+// the public URLs and the configured patterns are allowed, nothing else;
+// clients that send none are allowed.
 func TestWSOrigin(t *testing.T) {
-	a := transportSystem(t, gateway.Config{}, gateway.WSConfig{Origins: []string{"*.example.com", "https://app.test"}}, gateway.UDPConfig{})
+	a := transportSystem(t, gateway.Config{}, gateway.WSConfig{
+		PublicURLs: []string{"https://alo.example.net"},
+		Origins:    []string{"*.example.com", "https://app.test"},
+	}, gateway.UDPConfig{})
+	_, port, _ := net.SplitHostPort(a.HTTP)
 	for _, tc := range []struct {
 		origin string
 		ok     bool
 	}{
 		{"", true},
 		{"http://" + a.HTTP, true},
+		{"http://localhost:" + port, true},
+		{"http://[::1]:" + port, true},
+		{"http://localhost:1", false},
+		{"http://localhost", false},
+		{"https://alo.example.net", true},
+		{"https://alo.example.net:443", true},
+		{"http://alo.example.net", false},
+		{"https://alo.example.net:8443", false},
 		{"http://evil.test", false},
 		{"https://chat.example.com", true},
 		{"https://example.com", false},
@@ -412,6 +429,41 @@ func TestWSOrigin(t *testing.T) {
 		}
 		if c != nil {
 			c.Close()
+		}
+	}
+}
+
+// DNS rebinding: an attacker's page, its name now resolving to the
+// gateway, sends Host and Origin both naming the attacker's domain. The
+// request's Host proves nothing, so it is refused.
+func TestWSOriginRebinding(t *testing.T) {
+	a := transportSystem(t, gateway.Config{}, gateway.WSConfig{}, gateway.UDPConfig{})
+	for _, tc := range []struct {
+		host, origin string
+		want         int
+	}{
+		{"evil.example", "http://evil.example", http.StatusForbidden},
+		{"evil.example:80", "http://evil.example", http.StatusForbidden},
+		{a.HTTP, "http://" + a.HTTP, http.StatusSwitchingProtocols},
+	} {
+		c, err := net.Dial("tcp", a.HTTP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := "GET /ws HTTP/1.1\r\nHost: " + tc.host + "\r\nOrigin: " + tc.origin +
+			"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(alotest.Timeout))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("host %s: %v", tc.host, err)
+		}
+		resp.Body.Close()
+		c.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Host %s, Origin %s: %s, want %d", tc.host, tc.origin, resp.Status, tc.want)
 		}
 	}
 }

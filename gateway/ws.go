@@ -33,13 +33,22 @@ import (
 // WSConfig configures the WebSocket endpoint. The zero value is ready to
 // use: each field's comment gives the default that a zero value stands for.
 type WSConfig struct {
-	// Origins lists the browser origins allowed besides the gateway's own:
-	// patterns matched with path.Match against the origin's host[:port]
-	// ("example.com", "*.example.com", "localhost:*"), or against the whole
-	// origin when the pattern has "://" ("https://*.example.com"). "*"
-	// allows any origin. A request without an Origin header (not from a
-	// browser) is always allowed: the check protects users' browsers from
-	// other sites, not the gateway from clients. Default: same host only.
+	// PublicURLs are the URLs the gateway's page is published at
+	// ("https://alo.example.com"): a browser origin equal to one of them
+	// (scheme, host and port) is allowed. The request's own Host header is
+	// never trusted for this: with DNS rebinding an attacker's page sends
+	// Host and Origin both naming the attacker's domain. A page loaded from
+	// a loopback name or address (localhost, 127.0.0.1, [::1]) at the port
+	// the request came in on is always allowed, so the quick start works
+	// without flags. Default none.
+	PublicURLs []string
+	// Origins lists further browser origins allowed: patterns matched with
+	// path.Match against the origin's host[:port] ("example.com",
+	// "*.example.com", "localhost:*"), or against the whole origin when the
+	// pattern has "://" ("https://*.example.com"). "*" allows any origin.
+	// A request without an Origin header (not from a browser) is always
+	// allowed: the check protects users' browsers from other sites, not the
+	// gateway from clients. Default none.
 	Origins []string
 	// Ping is how often the gateway pings a client; a client that sends
 	// nothing for twice as long, not even a pong, is disconnected.
@@ -66,8 +75,34 @@ func (c WSConfig) validate() error {
 			return fmt.Errorf("gateway: bad origin pattern %q", p)
 		}
 	}
+	for _, u := range c.PublicURLs {
+		if _, ok := originOf(u); !ok {
+			return fmt.Errorf("gateway: public url %q is not an http or https URL with a host", u)
+		}
+	}
 	return nil
 }
+
+// origin is a browser origin reduced to what identifies it, with the
+// scheme's default port spelled out, so "https://a.example" and
+// "https://a.example:443" are one.
+type origin struct{ scheme, host, port string }
+
+func originOf(s string) (origin, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return origin{}, false
+	}
+	o := origin{scheme: u.Scheme, host: strings.ToLower(u.Hostname()), port: u.Port()}
+	if o.port == "" {
+		o.port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return o, true
+}
+
+// loopbackNames are the hosts a page on the gateway's own machine is
+// loaded from.
+var loopbackNames = []string{"localhost", "127.0.0.1", "::1"}
 
 // WebSocket returns the handler of the WebSocket endpoint, for the binary to
 // mount on its HTTP server (at /ws). The handler belongs to the server's
@@ -81,13 +116,19 @@ func (srv *Server) WebSocket(cfg WSConfig) (http.Handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &wsHandler{srv: srv, cfg: cfg, up: ws.HTTPUpgrader{Timeout: time.Second}}, nil
+	h := &wsHandler{srv: srv, cfg: cfg, up: ws.HTTPUpgrader{Timeout: time.Second}}
+	for _, u := range cfg.PublicURLs {
+		o, _ := originOf(u)
+		h.public = append(h.public, o)
+	}
+	return h, nil
 }
 
 type wsHandler struct {
-	srv *Server
-	cfg WSConfig
-	up  ws.HTTPUpgrader
+	srv    *Server
+	cfg    WSConfig
+	up     ws.HTTPUpgrader
+	public []origin
 }
 
 func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -166,8 +207,17 @@ func (h *wsHandler) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
+	if o, ok := originOf(origin); ok {
+		if slices.Contains(h.public, o) {
+			return true
+		}
+		// A loopback page on the port this connection came in on: what
+		// the request arrived at, not what its Host header claims.
+		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && slices.Contains(loopbackNames, o.host) {
+			if _, port, err := net.SplitHostPort(la.String()); err == nil && port == o.port {
+				return true
+			}
+		}
 	}
 	host, full := strings.ToLower(u.Host), strings.ToLower(origin)
 	for _, p := range h.cfg.Origins {

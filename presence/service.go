@@ -181,7 +181,7 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	s.me = shared.Announcement{Instance: s.cfg.Instance, Started: time.Now().UTC()}
 	msgs := make(chan *nats.Msg, s.cfg.Queue)
-	sub, err := s.nc.ChanSubscribe(s.subjects.Events(), msgs)
+	sub, err := s.nc.ChanSubscribe(s.subjects.AllEvents(), msgs)
 	if err != nil {
 		return fmt.Errorf("presence: subscribe: %w", err)
 	}
@@ -273,6 +273,15 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			if err := shared.UnmarshalBatch(m.Data, &batch); err != nil || batch.Gateway == "" {
 				s.rlog.Warn("bad_batch", "bad event batch", "subject", m.Subject, "bytes", len(m.Data), "err", err)
+				continue
+			}
+			if gw, _ := s.subjects.ParseEvents(m.Subject); gw != batch.Gateway {
+				// A gateway publishes only under its own id (NATS
+				// permissions can hold it to that): a batch naming
+				// another is forged, and would end or flap that
+				// gateway's sessions.
+				s.rlog.Warn("batch_subject_mismatch", "dropped an event batch whose gw is not its subject's",
+					"subject", m.Subject, "gw", batch.Gateway)
 				continue
 			}
 			st.apply(&batch, time.Now())

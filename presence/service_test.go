@@ -194,7 +194,7 @@ func (g *fakeGateway) publish(evs []shared.Event) error {
 	if err != nil {
 		return err
 	}
-	return g.nc.Publish(g.subjects.Events(), data)
+	return g.nc.Publish(g.subjects.Events(g.id), data)
 }
 
 func (g *fakeGateway) state(sid string) (shared.SessionState, bool) {
@@ -390,7 +390,7 @@ func forge(t *testing.T, ns *server.Server, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := nc.Publish(subjects.Events(), data); err != nil {
+		if err := nc.Publish(subjects.Events(b.Gateway), data); err != nil {
 			t.Fatalf("forged batch of %d bytes: %v", len(data), err)
 		}
 	}

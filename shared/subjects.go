@@ -10,17 +10,23 @@ import (
 const DefaultPrefix = "alo"
 
 // Subjects spells every NATS subject ALO uses, under one prefix so that
-// several ALO deployments can share a NATS cluster.
+// several ALO deployments can share a NATS cluster. Each subject is
+// published by one role only, and a gateway publishes only under its own id,
+// so that NATS subject permissions can enforce who says what (the table in
+// docs/PROTOCOL.md, and deploy/nats.conf):
 //
-//	<prefix>.events          gateway → presence: batches of session events
-//	<prefix>.gw.<gateway>    presence → one gateway: session state, sync requests
-//	<prefix>.user.<user_id>  anyone → every session of a user: client messages
-//	<prefix>.presence.up     presence → all gateways: "resend your sessions"
-//	<prefix>.presence.ping   request/reply: presence answers while it runs
-//	<prefix>.claim.gw.<id>   gateway ↔ gateways with that id: "this id is mine"
+//	<prefix>.events.<gateway> gateway <gateway> → presence: batches of session events
+//	<prefix>.gw.<gateway>     presence → one gateway: session state, sync requests
+//	<prefix>.user.<user_id>   presence → every session of a user: state messages
+//	<prefix>.push.<user_id>   backend → every session of a user: {"push": ...}
+//	<prefix>.presence.up      presence → all gateways: "resend your sessions"
+//	<prefix>.presence.ping    request/reply: presence answers while it runs
+//	<prefix>.claim.gw.<id>    gateway ↔ gateways with that id: "this id is mine"
 type Subjects struct {
 	prefix string
-	user   string // "<prefix>.user." precomputed: it is on the hot path
+	// "<prefix>.user.", "<prefix>.push." and "<prefix>.events."
+	// precomputed: they are on the hot path.
+	user, push, events string
 }
 
 // ErrBadPrefix is returned for a prefix that is not a valid subject token
@@ -37,7 +43,7 @@ func NewSubjects(prefix string) (Subjects, error) {
 			return Subjects{}, ErrBadPrefix
 		}
 	}
-	return Subjects{prefix: prefix, user: prefix + ".user."}, nil
+	return Subjects{prefix: prefix, user: prefix + ".user.", push: prefix + ".push.", events: prefix + ".events."}, nil
 }
 
 // MustSubjects is NewSubjects for compile-time constants in tests and
@@ -62,14 +68,30 @@ func validToken(tok string) bool {
 	return true
 }
 
-// Events is where gateways publish batches of session events.
-func (s Subjects) Events() string { return s.prefix + ".events" }
+// Events is where gateway gw publishes its batches of session events: under
+// its own id, so that a NATS permission can restrict each gateway to its
+// own, and presence can check a batch's gw against the subject.
+func (s Subjects) Events(gw string) string { return s.events + gw }
+
+// AllEvents is what presence subscribes to: every gateway's events.
+func (s Subjects) AllEvents() string { return s.events + "*" }
+
+// ParseEvents returns the gateway id an events subject names.
+func (s Subjects) ParseEvents(subject string) (string, bool) {
+	if !strings.HasPrefix(subject, s.events) {
+		return "", false
+	}
+	gw := subject[len(s.events):]
+	return gw, ValidGatewayID(gw)
+}
 
 // Gateway is the subject on which one gateway receives session state and
 // sync requests from presence.
 func (s Subjects) Gateway(id string) string { return s.prefix + ".gw." + id }
 
-// User is the subject that reaches every session of a user, on every gateway.
+// User is the subject on which presence tells every session of a user, on
+// every gateway, of a friend's state. Only presence publishes there, and
+// gateways forward from it only state messages, re-encoded.
 func (s Subjects) User(id int64) string {
 	return string(s.AppendUser(make([]byte, 0, len(s.user)+20), id))
 }
@@ -80,15 +102,30 @@ func (s Subjects) AppendUser(b []byte, id int64) []byte {
 }
 
 // ParseUser returns the user id of a user subject.
-func (s Subjects) ParseUser(subject string) (int64, bool) {
-	if !strings.HasPrefix(subject, s.user) {
+func (s Subjects) ParseUser(subject string) (int64, bool) { return parseID(subject, s.user) }
+
+// parseID returns the user id that follows prefix in subject.
+func parseID(subject, prefix string) (int64, bool) {
+	if !strings.HasPrefix(subject, prefix) {
 		return 0, false
 	}
-	id, err := strconv.ParseInt(subject[len(s.user):], 10, 64)
+	id, err := strconv.ParseInt(subject[len(prefix):], 10, 64)
 	if err != nil || id <= 0 {
 		return 0, false
 	}
 	return id, true
+}
+
+// Push is the subject on which the deployment's backend sends a JSON object
+// to every session of a user; clients receive it as {"push": <object>}, so
+// nothing sent there can pass for a state message.
+func (s Subjects) Push(id int64) string {
+	return string(strconv.AppendInt(append(make([]byte, 0, len(s.push)+20), s.push...), id, 10))
+}
+
+// ParsePush returns the user id of a push subject.
+func (s Subjects) ParsePush(subject string) (int64, bool) {
+	return parseID(subject, s.push)
 }
 
 // PresenceUp is where presence announces that it started or reconnected, so

@@ -45,6 +45,9 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	cli.PrefixFlag(fs)
 	gatewayConfig := cli.GatewayFlags(fs)
 	presenceConfig := cli.PresenceFlags(fs)
+	var edge cli.EdgeFlags
+	edge.Register(fs, true)
+	debug := cli.DebugFlag(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		pcfg, err := presenceConfig()
 		if err != nil {
@@ -59,12 +62,17 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 			// UDP and TCP share the number: --tcp alone moves both.
 			transports.UDP = *tcp
 		}
+		gcfg := gatewayConfig()
+		e, err := edge.Setup(log, &gcfg)
+		if err != nil {
+			return err
+		}
 		bus, err := natsSetup(*natsListen, *natsConfig, creds)
 		if err != nil {
 			return err
 		}
-		return run(ctx, log, bus, pcfg, gatewayConfig(), func(ctx context.Context, srv *gateway.Server) error {
-			return transports.Serve(ctx, log, srv, *tcp, httpAddr)
+		return run(ctx, log, bus, pcfg, gcfg, func(ctx context.Context, srv *gateway.Server) error {
+			return transports.Serve(ctx, log, srv, e, *debug, *tcp, httpAddr)
 		})
 	}
 }

@@ -23,8 +23,22 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	bus.Register(fs)
 	cli.PrefixFlag(fs)
 	config := cli.GatewayFlags(fs)
+	var edge cli.EdgeFlags
+	edge.Register(fs, false)
+	debug := cli.DebugFlag(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg := config()
+		// Compose replicas share one environment: {replica} gives each
+		// its own id and NATS user (deploy/nats.conf's gw-1 … gw-10).
+		if err := cli.ExpandReplica(ctx, &cfg.ID, &bus.User, &bus.PasswordFile); err != nil {
+			return err
+		}
+		// Keys and certificate first: a gateway that cannot check tokens
+		// must not start, before it ever touches NATS.
+		e, err := edge.Setup(log, &cfg)
+		if err != nil {
+			return err
+		}
 		nc, err := bus.Connect(ctx, "alo-gateway "+cfg.ID, log)
 		if err != nil {
 			return err
@@ -34,6 +48,6 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 		if err != nil {
 			return err
 		}
-		return transports.Serve(ctx, log, srv, *tcp, httpAddr)
+		return transports.Serve(ctx, log, srv, e, *debug, *tcp, httpAddr)
 	}
 }

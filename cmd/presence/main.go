@@ -20,6 +20,7 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	bus.Register(fs)
 	cli.PrefixFlag(fs)
 	config := cli.PresenceFlags(fs)
+	debug := cli.DebugFlag(fs)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg, err := config()
 		if err != nil {
@@ -35,7 +36,7 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 			return err
 		}
 		return cli.RunAll(ctx, svc.Run, func(ctx context.Context) error {
-			return cli.ServeHTTP(ctx, log, httpAddr, cli.HealthMux(svc.Ready, svc.Stats))
+			return cli.ServeHTTP(ctx, log, httpAddr, cli.HealthMux(cli.Health{Ready: svc.Ready, Stats: cli.DebugStats(*debug, svc.Stats)}))
 		})
 	}
 }

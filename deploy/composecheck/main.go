@@ -7,7 +7,9 @@
 // up and checks a new gateway serves the surviving state.
 //
 // It speaks the client protocol (TCP JSON Lines, DESIGN.md §1) with the
-// standard library only, so it depends on the wire contract and nothing else.
+// standard library and shared/ only, so it depends on the wire contract; its
+// checks of the bus (bus.go) speak NATS with nats.go, logging in with the
+// stack's own passwords.
 // Every wait is a condition polled until a deadline; nothing sleeps for a fixed
 // time. It prints one line per check and, last, "composecheck: N passed, M
 // failed"; the exit status is 1 if any check failed.
@@ -57,6 +59,9 @@ func main() {
 	flag.Parse()
 	if *flagProject == "" {
 		fatalf("-project is required")
+	}
+	if err := setupAuth(); err != nil {
+		fatalf("%v", err)
 	}
 	err := run()
 	if err != nil {
@@ -246,18 +251,23 @@ type client struct {
 	view    map[int64]bool // latest state per friend
 	offAt   map[int64]time.Time
 	errs    []string
+	pushes  []string // {"push":...} lines, as received
 	eof     time.Time
 	eofErr  error
 }
 
 func dial(gw container, id int64, friends []int64) (*client, error) {
-	conn, err := net.DialTimeout("tcp", gw.Addr, 5*time.Second)
+	conn, err := dialGateway(gw)
 	if err != nil {
 		return nil, err
 	}
 	c := &client{id: id, gw: gw, conn: conn, changed: make(chan struct{}),
 		snap: map[int64]bool{}, view: map[int64]bool{}, offAt: map[int64]time.Time{}}
-	hello := shared.AppendHello(nil, id, friends)
+	hello, err := helloFor(id, friends)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write(append(hello, '\n')); err != nil {
 		conn.Close()
@@ -292,6 +302,8 @@ func (c *client) read() {
 				c.errs = append(c.errs, "second ready")
 			}
 			c.ready, c.session = true, m.Session
+		case m.Kind() == shared.ServerPush:
+			c.pushes = append(c.pushes, string(line))
 		case m.Kind() == shared.ServerState:
 			u, on := *m.UserID, *m.Online
 			if !c.ready && on {
@@ -506,6 +518,14 @@ func run() error {
 		})
 		check(got, "%s sees all %d friends online (%s)", c, len(others), c.state())
 	}
+	if *flagNATS != "" {
+		if err := checkBus(gws, clients); err != nil {
+			return err
+		}
+	}
+	if jwtSecret != nil {
+		checkAuth(gws[0])
+	}
 
 	step("scale down to 1 gateway: users of the stopped gateways go offline for their friends")
 	start := time.Now()
@@ -610,11 +630,20 @@ func run() error {
 		got := w.waitFor(*flagDeadline, func() bool { return w.view[back] })
 		check(got, "%s sees user %d online again, now on %s (%s)", w, back, fresh.Name, w.state())
 	}
+	wasStopped := map[*client]bool{}
+	for _, c := range stopped {
+		wasStopped[c] = true
+	}
 	for _, c := range clients {
 		c.mu.Lock()
 		errs := c.errs
 		c.mu.Unlock()
-		if len(errs) > 0 {
+		switch {
+		case wasStopped[c]:
+			// Told why as its gateway stopped (README: {"error":"shutdown"}).
+			check(len(errs) == 1 && strings.HasPrefix(errs[0], "error "+shared.CodeShutdown+":"),
+				"%s was told its gateway shut down, and nothing else went wrong: %q", c, errs)
+		case len(errs) > 0:
 			fail("%s received error messages: %q", c, errs)
 		}
 	}
@@ -623,6 +652,10 @@ func run() error {
 
 func get(url string) (int, string, error) {
 	hc := &http.Client{Timeout: 5 * time.Second}
+	if tlsConfig != nil {
+		url = "https://" + strings.TrimPrefix(url, "http://")
+		hc.Transport = &http.Transport{TLSClientConfig: tlsConfig}
+	}
 	resp, err := hc.Get(url)
 	if err != nil {
 		return 0, "", err

@@ -69,7 +69,17 @@ func Presence(t testing.TB, ns *server.Server, cfg presence.Config) (stop func()
 	if cfg.Rebuild == 0 {
 		cfg.Rebuild = -1
 	}
-	svc, err := presence.New(Conn(t, ns), cli.Discard(), cfg)
+	return PresenceOn(t, Conn(t, ns), cfg)
+}
+
+// PresenceOn is Presence on a given NATS connection (one logged in as
+// presence, say).
+func PresenceOn(t testing.TB, nc *nats.Conn, cfg presence.Config) (stop func()) {
+	t.Helper()
+	if cfg.Rebuild == 0 {
+		cfg.Rebuild = -1
+	}
+	svc, err := presence.New(nc, cli.Discard(), cfg)
 	if err != nil {
 		t.Fatalf("presence: %v", err)
 	}

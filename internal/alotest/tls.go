@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -97,4 +98,33 @@ func (ca *CA) write(t testing.TB, name, kind string, der []byte) string {
 		t.Fatal(err)
 	}
 	return file
+}
+
+// ClientConfig is a TLS client configuration that trusts the CA, for
+// connecting to a server certificate it issued.
+func (ca *CA) ClientConfig() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+}
+
+// DialTLS connects to addr over TLS without sending anything; the
+// handshake is done when it returns.
+func DialTLS(t testing.TB, addr string, cfg *tls.Config) *Client {
+	t.Helper()
+	d := &net.Dialer{Timeout: Timeout}
+	c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("dial tls %s: %v", addr, err)
+	}
+	return newClient(t, c)
+}
+
+// ConnectTLS is Connect over TLS.
+func ConnectTLS(t testing.TB, addr string, cfg *tls.Config, user int64, friends ...int64) (*Client, []int64) {
+	t.Helper()
+	c := DialTLS(t, addr, cfg)
+	c.User = user
+	c.Send(Hello(user, friends...))
+	return c, c.AwaitReady()
 }

@@ -3,8 +3,10 @@ package alotest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -31,11 +33,18 @@ type Addrs struct {
 // the WebSocket) and UDP, each on a random loopback port.
 func GatewayAll(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gateway.WSConfig, udpCfg gateway.UDPConfig) (*gateway.Server, Addrs, func()) {
 	t.Helper()
+	return GatewayTLS(t, ns, cfg, wsCfg, udpCfg, nil)
+}
+
+// GatewayTLS is GatewayAll with TLS on the TCP port and the HTTP port
+// (then Addrs.WS is a wss:// URL) when tlsCfg is set.
+func GatewayTLS(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gateway.WSConfig, udpCfg gateway.UDPConfig, tlsCfg *tls.Config) (*gateway.Server, Addrs, func()) {
+	t.Helper()
 	srv, err := gateway.New(Conn(t, ns), cli.Discard(), cfg)
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
-	mux, err := cli.GatewayMux(srv, wsCfg)
+	mux, err := cli.GatewayMux(srv, wsCfg, cli.Health{Stats: func() any { return srv.Stats() }})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
@@ -51,14 +60,21 @@ func GatewayAll(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gatew
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: mux}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HelloTimeout, ErrorLog: log.New(io.Discard, "", 0)}
+	if hs.ReadHeaderTimeout == 0 {
+		hs.ReadHeaderTimeout = gateway.DefaultHelloTimeout
+	}
+	addr := hln.Addr().String()
+	if tlsCfg != nil {
+		hln = tls.NewListener(hln, tlsCfg)
+	}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		hs.Serve(hln)
 	}()
 	stopGateway := run(t, func(ctx context.Context) error {
-		return srv.Serve(ctx, gateway.Listeners{TCP: ln, UDP: pc, UDPConfig: udpCfg})
+		return srv.Serve(ctx, gateway.Listeners{TCP: ln, TLS: tlsCfg, UDP: pc, UDPConfig: udpCfg})
 	})
 	stop := func() {
 		stopGateway() // closes the WebSocket connections too
@@ -66,8 +82,11 @@ func GatewayAll(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gatew
 		<-served
 	}
 	t.Cleanup(stop)
-	a := Addrs{TCP: ln.Addr().String(), HTTP: hln.Addr().String(), UDP: pc.LocalAddr().String()}
+	a := Addrs{TCP: ln.Addr().String(), HTTP: addr, UDP: pc.LocalAddr().String()}
 	a.WS = "ws://" + a.HTTP + "/ws"
+	if tlsCfg != nil {
+		a.WS = "wss://" + a.HTTP + "/ws"
+	}
 	return srv, a, stop
 }
 
@@ -105,7 +124,12 @@ func DialWS(t testing.TB, url string) *WSClient {
 // DialWSHeader opens a WebSocket with extra request headers (an Origin,
 // say). A refused handshake is an error wrapping ws.StatusError.
 func DialWSHeader(url string, h http.Header) (*wsLines, error) {
-	d := ws.Dialer{Timeout: Timeout}
+	return DialWSTLS(url, h, nil)
+}
+
+// DialWSTLS is DialWSHeader with a TLS client configuration, for wss://.
+func DialWSTLS(url string, h http.Header, tlsCfg *tls.Config) (*wsLines, error) {
+	d := ws.Dialer{Timeout: Timeout, TLSConfig: tlsCfg}
 	if h != nil {
 		d.Header = ws.HandshakeHeaderHTTP(h)
 	}
@@ -120,6 +144,19 @@ func DialWSHeader(url string, h http.Header) (*wsLines, error) {
 	}
 	c.rd = wsutil.Reader{Source: src, State: ws.StateClientSide, CheckUTF8: true, OnIntermediate: c.control}
 	return c, nil
+}
+
+// ConnectWSS is ConnectWS over TLS (a wss:// URL).
+func ConnectWSS(t testing.TB, url string, tlsCfg *tls.Config, user int64, friends ...int64) (*WSClient, []int64) {
+	t.Helper()
+	nc, err := DialWSTLS(url, nil, tlsCfg)
+	if err != nil {
+		t.Fatalf("websocket %s: %v", url, err)
+	}
+	c := &WSClient{Client: newClient(t, nc), ws: nc}
+	c.User = user
+	c.Send(Hello(user, friends...))
+	return c, c.AwaitReady()
 }
 
 // ConnectWS is Connect over WebSocket.

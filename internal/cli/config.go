@@ -23,11 +23,13 @@ func GatewayFlags(fs *flag.FlagSet) func() gateway.Config {
 	c.HelloTimeout, c.WriteTimeout, c.Heartbeat = gateway.DefaultHelloTimeout, gateway.DefaultWriteTimeout, gateway.DefaultHeartbeat
 	c.RateLimit, c.RateBurst = gateway.DefaultRateLimit, gateway.DefaultRateBurst
 	c.CloseGrace, c.DrainTimeout = gateway.DefaultCloseGrace, gateway.DefaultDrainTimeout
-	fs.StringVar(&c.ID, "id", "", "gateway `name`, unique among gateways (default: gw- and random hex)")
+	c.MaxPushBytes = gateway.DefaultMaxPushBytes
+	fs.StringVar(&c.ID, "id", "", "gateway `name`, unique among gateways (default: gw- and random hex); "+ReplicaPlaceholder+" in it, in --nats-user and in --nats-password-file is the container's compose replica number (or "+EnvReplica+")")
 	PositiveVar(fs, &c.MaxMessageBytes, "max-message", "largest client message in `bytes`")
 	PositiveVar(fs, &c.MaxFriends, "max-friends", "longest friend list, in `entries`")
 	PositiveVar(fs, &c.HelloTimeout, "hello-timeout", "how long a connection may take to send its hello")
 	PositiveVar(fs, &c.MaxQueueBytes, "max-queue", "`bytes` that may wait to be written to one client before it is disconnected as slow")
+	PositiveVar(fs, &c.MaxPushBytes, "max-push", "largest push from the backend (alo.push.<user>) in `bytes`; larger ones are dropped")
 	PositiveVar(fs, &c.WriteTimeout, "write-timeout", "how long one write to a client may block before it is disconnected")
 	PositiveVar(fs, &c.RateLimit, "rate", "messages per second a client may send on average")
 	PositiveVar(fs, &c.RateBurst, "burst", "messages a client may send at once")

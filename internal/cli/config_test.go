@@ -18,7 +18,7 @@ import (
 // limitFlags are every limit the gateway and presence binaries take: each
 // must be greater than zero.
 var limitFlags = []string{
-	"max-message", "max-friends", "max-queue", "hello-timeout", "write-timeout",
+	"max-message", "max-friends", "max-queue", "max-push", "hello-timeout", "write-timeout",
 	"rate", "burst", "heartbeat", "udp-idle", "ws-ping", "lease",
 }
 

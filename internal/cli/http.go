@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,12 +42,30 @@ func RunProbe(url string) error {
 	return nil
 }
 
-// HealthMux returns a mux serving /healthz (the process is alive) and /readyz
-// (ready returns nil), both answering with JSON that includes stats().
-func HealthMux(ready func(context.Context) error, stats func() any) *http.ServeMux {
+// Health is what a binary's health endpoints report.
+type Health struct {
+	// Ready returns nil when the process can do its work; otherwise an
+	// error per failing check (errors.Join), each listed by /readyz.
+	Ready func(context.Context) error
+	// Warnings, if set, returns what is degraded but still working (a key
+	// or certificate file whose new content did not load, the previous one
+	// serving): listed by /readyz without making it fail. Failing
+	// readiness for it would take every gateway out of its balancer at
+	// once, since all read the same files, while all still serve.
+	Warnings func() []error
+	// Stats, if set, is served as JSON at /debug (--debug): counts of
+	// users, sessions and connections are for operators, not for the
+	// public health endpoints.
+	Stats func() any
+}
+
+// HealthMux returns a mux serving /healthz (the process is up:
+// {"status":"ok"}), /readyz ({"status":"ready"} or 503 {"status":"not
+// ready","failing":[...]}; "warnings" when there are some) and, with
+// h.Stats, /debug.
+func HealthMux(h Health) *http.ServeMux {
 	mux := http.NewServeMux()
-	reply := func(w http.ResponseWriter, code int, body map[string]any) {
-		body["stats"] = stats()
+	reply := func(w http.ResponseWriter, code int, body any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(code)
@@ -58,18 +77,65 @@ func HealthMux(ready func(context.Context) error, stats func() any) *http.ServeM
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
-		if err := ready(ctx); err != nil {
-			reply(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "reason": err.Error()})
+		body := map[string]any{"status": "ready"}
+		if h.Warnings != nil {
+			if ws := errorTexts(h.Warnings()...); len(ws) > 0 {
+				body["warnings"] = ws
+			}
+		}
+		if err := h.Ready(ctx); err != nil {
+			body["status"] = "not ready"
+			body["failing"] = errorTexts(err)
+			reply(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		reply(w, http.StatusOK, map[string]any{"status": "ready"})
+		reply(w, http.StatusOK, body)
 	})
+	if h.Stats != nil {
+		mux.HandleFunc("GET /debug", func(w http.ResponseWriter, r *http.Request) {
+			reply(w, http.StatusOK, h.Stats())
+		})
+	}
 	return mux
+}
+
+// errorTexts flattens joined errors into one text each.
+func errorTexts(errs ...error) []string {
+	var out []string
+	for _, err := range errs {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			out = append(out, errorTexts(j.Unwrap()...)...)
+		} else if err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	return out
+}
+
+// DebugFlag registers --debug, which serves /debug on --http.
+func DebugFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("debug", false, "serve /debug on --http: counts of users, sessions and connections (off: they are not public)")
+}
+
+// DebugStats returns stats when on, else nil (for Health.Stats).
+func DebugStats(on bool, stats func() any) func() any {
+	if !on {
+		return nil
+	}
+	return stats
 }
 
 // ServeHTTP serves h on addr until ctx is done. An empty addr serves
 // nothing and returns when ctx is done.
 func ServeHTTP(ctx context.Context, log *slog.Logger, addr string, h http.Handler) error {
+	return ServeHTTPS(ctx, log, addr, h, nil)
+}
+
+// ServeHTTPS is ServeHTTP over TLS when tlsCfg is set. The handshake is
+// bounded by the server's ReadHeaderTimeout (net/http applies it to TLS
+// handshakes too), so a client that sends plain HTTP or nothing is
+// answered or closed, not held.
+func ServeHTTPS(ctx context.Context, log *slog.Logger, addr string, h http.Handler, tlsCfg *tls.Config) error {
 	if addr == "" {
 		<-ctx.Done()
 		return nil
@@ -78,7 +144,12 @@ func ServeHTTP(ctx context.Context, log *slog.Logger, addr string, h http.Handle
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	log.Info("listening", "for", "http", "addr", ln.Addr().String())
+	what := "http"
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+		what = "https"
+	}
+	log.Info("listening", "for", what, "addr", ln.Addr().String())
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

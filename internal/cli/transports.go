@@ -17,10 +17,11 @@ import (
 // TransportFlags are a gateway's client transports besides --tcp: UDP, and
 // the WebSocket served on --http.
 type TransportFlags struct {
-	UDP       string
-	UDPIdle   time.Duration
-	WSOrigins string
-	WSPing    time.Duration
+	UDP        string
+	UDPIdle    time.Duration
+	PublicURLs string
+	WSOrigins  string
+	WSPing     time.Duration
 }
 
 // Register adds --udp (with the given default), --udp-idle, --ws-origins and
@@ -29,19 +30,24 @@ func (f *TransportFlags) Register(fs *flag.FlagSet, udpDefault string) {
 	fs.StringVar(&f.UDP, "udp", udpDefault, "`address` for client UDP datagrams, one JSON message each (empty: off)")
 	f.UDPIdle, f.WSPing = gateway.DefaultUDPIdleTimeout, gateway.DefaultWSPing
 	PositiveVar(fs, &f.UDPIdle, "udp-idle", "silence after which a UDP session ends")
-	fs.StringVar(&f.WSOrigins, "ws-origins", "", "browser `origins` allowed on /ws besides the gateway's own, comma-separated host patterns (example.com, *.example.com, localhost:*) or * for any")
+	fs.StringVar(&f.PublicURLs, "public-url", "", "`URLs` the gateway's page is published at (https://alo.example.com), comma-separated: browsers from there may use /ws (a page on localhost at the --http port always may)")
+	fs.StringVar(&f.WSOrigins, "ws-origins", "", "further browser `origins` allowed on /ws, comma-separated host patterns (example.com, *.example.com, localhost:*) or * for any")
 	PositiveVar(fs, &f.WSPing, "ws-ping", "how often WebSocket clients are pinged; one silent for twice as long is disconnected")
 }
 
 // WSConfig returns the WebSocket settings the flags ask for.
 func (f *TransportFlags) WSConfig() gateway.WSConfig {
-	var origins []string
-	for _, o := range strings.Split(f.WSOrigins, ",") {
+	return gateway.WSConfig{PublicURLs: splitList(f.PublicURLs), Origins: splitList(f.WSOrigins), Ping: f.WSPing}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
 		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
+			out = append(out, o)
 		}
 	}
-	return gateway.WSConfig{Origins: origins, Ping: f.WSPing}
+	return out
 }
 
 // UDPConfig returns the UDP settings the flags ask for.
@@ -84,14 +90,18 @@ func ListenUDP(log *slog.Logger, addr string) (*net.UDPConn, error) {
 	return pc, nil
 }
 
-// GatewayMux is what a gateway serves over HTTP: health (HealthMux), the
-// demo page at /, and the WebSocket endpoint at /ws.
-func GatewayMux(srv *gateway.Server, ws gateway.WSConfig) (*http.ServeMux, error) {
+// GatewayMux is what a gateway serves over HTTP: health (HealthMux, with
+// h.Ready the gateway's own when unset), the demo page at /, and the
+// WebSocket endpoint at /ws.
+func GatewayMux(srv *gateway.Server, ws gateway.WSConfig, h Health) (*http.ServeMux, error) {
 	wsHandler, err := srv.WebSocket(ws)
 	if err != nil {
 		return nil, err
 	}
-	mux := HealthMux(srv.Ready, func() any { return srv.Stats() })
+	if h.Ready == nil {
+		h.Ready = srv.Ready
+	}
+	mux := HealthMux(h)
 	mux.Handle("GET /ws", wsHandler)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -104,9 +114,15 @@ func GatewayMux(srv *gateway.Server, ws gateway.WSConfig) (*http.ServeMux, error
 }
 
 // Serve serves srv until ctx is done: clients on tcp and the transports the
-// flags ask for, and HTTP (health, the page, /ws) on httpAddr.
-func (f *TransportFlags) Serve(ctx context.Context, log *slog.Logger, srv *gateway.Server, tcp, httpAddr string) error {
-	mux, err := GatewayMux(srv, f.WSConfig())
+// flags ask for, and HTTP (health, the page, /ws) on httpAddr, both over
+// TLS when edge has a certificate (UDP stays plain: it has no TLS), while
+// edge follows its key and certificate files. With debug, /debug shows the
+// gateway's counts.
+func (f *TransportFlags) Serve(ctx context.Context, log *slog.Logger, srv *gateway.Server, edge *Edge, debug bool, tcp, httpAddr string) error {
+	mux, err := GatewayMux(srv, f.WSConfig(), Health{
+		Warnings: edge.Warnings,
+		Stats:    DebugStats(debug, func() any { return srv.Stats() }),
+	})
 	if err != nil {
 		return err
 	}
@@ -114,7 +130,9 @@ func (f *TransportFlags) Serve(ctx context.Context, log *slog.Logger, srv *gatew
 	if err != nil {
 		return err
 	}
+	ls.TLS = edge.TLSConfig()
 	return RunAll(ctx,
 		func(ctx context.Context) error { return srv.Serve(ctx, ls) },
-		func(ctx context.Context) error { return ServeHTTP(ctx, log, httpAddr, mux) })
+		func(ctx context.Context) error { return ServeHTTPS(ctx, log, httpAddr, mux, edge.TLSConfig()) },
+		edge.Run)
 }
