@@ -46,8 +46,12 @@ type Config struct {
 	// held. Default DefaultStatusInterval (1s); negative means no damping.
 	StatusInterval time.Duration
 	// LastSeen keeps users' last seen. Default: a MemoryLastSeen, lost at
-	// a restart.
+	// a restart, unless LastSeenBucket is set.
 	LastSeen LastSeenStore
+	// LastSeenBucket, when set and LastSeen is not, keeps last seen in
+	// this JetStream KV bucket (created if absent), so that it survives a
+	// restart. Default "": memory only.
+	LastSeenBucket string
 
 	// The bounds below are what presence accepts from the bus, so that
 	// forged or garbage traffic (with NATS permissions off) costs bounded
@@ -108,7 +112,7 @@ func (c Config) withDefaults() Config {
 	if c.StatusInterval < 0 {
 		c.StatusInterval = 0
 	}
-	if c.LastSeen == nil {
+	if c.LastSeen == nil && c.LastSeenBucket == "" {
 		c.LastSeen = NewMemoryLastSeen(0)
 	}
 	if c.MaxGateways == 0 {
@@ -180,6 +184,14 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Service, error) {
 // has ended. It returns an error only if it cannot subscribe.
 func (s *Service) Run(ctx context.Context) error {
 	s.me = shared.Announcement{Instance: s.cfg.Instance, Started: time.Now().UTC()}
+	if s.cfg.LastSeen == nil {
+		store, err := openKVLastSeen(ctx, s.nc, s.cfg.LastSeenBucket, s.rlog)
+		if err != nil {
+			return err
+		}
+		defer store.close()
+		s.cfg.LastSeen = store
+	}
 	msgs := make(chan *nats.Msg, s.cfg.Queue)
 	sub, err := s.nc.ChanSubscribe(s.subjects.AllEvents(), msgs)
 	if err != nil {
