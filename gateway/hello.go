@@ -44,7 +44,7 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 	// 2. Whose friend list: the client's, or a trusted source's.
 	srv.resolveFriends(&m, &id)
 	// 3. Open the session as that user, with that list.
-	s, err := srv.open(id.user, id.friends, c, writer)
+	s, err := srv.open(id.user, id.friends, statusOf(&m), c, writer)
 	if err != nil {
 		return nil, openRefusal(err)
 	}

@@ -30,6 +30,8 @@ type Server struct {
 	adm      *Admission  // connections per source and in total (limits.go)
 	ulim     *UserLimits // sessions and friend-list changes per user
 	udpGate  *udpGate    // what a UDP address without a session gets back
+	// statusClock is the last time stampStatus handed out.
+	statusClock atomic.Int64
 
 	inbox  chan *nats.Msg    // every subscription feeds this
 	events chan shared.Event // session events, to the publisher
@@ -111,7 +113,7 @@ func (srv *Server) ID() string { return srv.cfg.ID }
 // open starts a session for a verified hello: it registers it, subscribes
 // to its user, and tells presence. writer is the transport's writer, which
 // the session runs whenever it has output (see session).
-func (srv *Server) open(user int64, friends []int64, c net.Conn, writer func(*session)) (*session, error) {
+func (srv *Server) open(user int64, friends []int64, status *helloStatus, c net.Conn, writer func(*session)) (*session, error) {
 	s := &session{
 		srv:     srv,
 		id:      srv.boot + "-" + strconv.FormatUint(srv.nextID.Add(1), 36),
@@ -134,7 +136,13 @@ func (srv *Server) open(user int64, friends []int64, c net.Conn, writer func(*se
 	if err != nil {
 		return nil, err
 	}
-	srv.publishEvent(shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends})
+	ev := shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends}
+	if status != nil {
+		// The hello's status: the session's from its start.
+		st := s.setStatus(status.status, status.text)
+		ev.Status, ev.Text, ev.StatusAt = st.Status, st.Text, st.StatusAt
+	}
+	srv.publishEvent(ev)
 	s.debug("session open", "friends", len(s.friends))
 	return s, nil
 }
