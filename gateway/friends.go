@@ -197,16 +197,22 @@ func (s *session) setTrustedFriends(e friends.Entry) {
 }
 
 // publishOpen tells presence the session opened, with its list as it is
-// now (a change applied since registration included), and returns the
-// list's length.
-func (s *session) publishOpen() int {
+// now (a change applied since registration included) and the hello's
+// status if it has one, and returns the list's length.
+func (s *session) publishOpen(status *helloStatus) int {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.Lock()
 	friends := s.friends
 	s.mu.Unlock()
+	ev := shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: friends}
+	if status != nil {
+		// The hello's status: the session's from its start.
+		st := s.setStatus(status.status, status.text)
+		ev.Status, ev.Text, ev.StatusAt = st.Status, st.Text, st.StatusAt
+	}
 	s.opened = true
-	s.srv.publishEvent(shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: friends})
+	s.srv.publishEvent(ev)
 	return len(friends)
 }
 

@@ -47,7 +47,7 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 	}
 	// 3. Open the session as that user, with that list (and the refusal
 	// of the client's own, if the source is trusted).
-	s, err := srv.open(&id, c, writer)
+	s, err := srv.open(&id, statusOf(&m), c, writer)
 	if err != nil {
 		return nil, openRefusal(err)
 	}

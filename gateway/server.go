@@ -32,6 +32,8 @@ type Server struct {
 	adm      *Admission  // connections per source and in total (limits.go)
 	ulim     *UserLimits // sessions and friend-list changes per user
 	udpGate  *udpGate    // what a UDP address without a session gets back
+	// statusClock is the last time stampStatus handed out.
+	statusClock atomic.Int64
 
 	inbox  chan *nats.Msg    // every subscription feeds this
 	events chan shared.Event // session events, to the publisher
@@ -120,7 +122,7 @@ func (srv *Server) ID() string { return srv.cfg.ID }
 // the session runs whenever it has output (see session). With --friends kv
 // id.looked is the store's list (lookupFriends), pending until the session
 // is registered.
-func (srv *Server) open(id *identity, c net.Conn, writer func(*session)) (*session, error) {
+func (srv *Server) open(id *identity, status *helloStatus, c net.Conn, writer func(*session)) (*session, error) {
 	user, friends, looked := id.user, id.friends, id.looked
 	s := &session{
 		srv:     srv,
@@ -154,7 +156,7 @@ func (srv *Server) open(id *identity, c net.Conn, writer func(*session)) (*sessi
 		// snapshot, whatever the timing.
 		s.sendError(errFriendsManaged)
 	}
-	n := s.publishOpen()
+	n := s.publishOpen(status)
 	s.debug("session open", "friends", n)
 	return s, nil
 }

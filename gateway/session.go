@@ -34,10 +34,17 @@ type session struct {
 	// union check over the user's sessions (friendUnionWithinLocked): a
 	// registered session's list is written holding srv.mu as well as mu.
 	friends []int64
-	out     []byte      // queued messages, each ended by '\n'
-	ready   bool        // ready was queued; user updates flow from then on
-	known   []int64     // friends this session was last told are online, sorted; a subset of friends
-	dc      *disconnect // why the session is closing; nil while it is open
+	out     []byte  // queued messages, each ended by '\n'
+	ready   bool    // ready was queued; user updates flow from then on
+	known   []int64 // friends this session was last told are online, sorted; a subset of friends
+	// toldStatus holds the friends of known whose last state told carried
+	// a status or text, with them: what a resync reports as KnownStatus.
+	toldStatus map[int64]shared.FriendPresence
+	// The status the session last set, and when (stampStatus; 0: never).
+	status   shared.Status
+	text     string
+	statusAt int64
+	dc       *disconnect // why the session is closing; nil while it is open
 	// writing is true while a writer runs, and from the moment a writer
 	// sees the session closing, forever: signalLocked starts a writer only
 	// when it is false, and only next sets it false, when it tells the
@@ -111,6 +118,10 @@ func (s *session) handle(data []byte) *disconnect {
 			return nil
 		}
 		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
+	}
+	if m.HasStatus {
+		// DecodeClient checked status and text (bad_status).
+		s.srv.publishEvent(s.setStatus(m.Status, string(m.Text)))
 	}
 	return nil
 }
@@ -199,12 +210,14 @@ func (s *session) apply(st *shared.SessionState) {
 		return
 	}
 	for _, id := range st.Online {
+		p := st.Presence(id, true)
 		s.known = s.setKnownLocked(id, true)
-		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, true) })
+		s.setToldLocked(id, p)
+		s.appendLocked(func(b []byte) []byte { return shared.AppendPresence(b, id, p) })
 	}
 	for _, id := range st.Offline {
 		s.known = s.setKnownLocked(id, false)
-		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, false) })
+		s.appendLocked(func(b []byte) []byte { return shared.AppendPresence(b, id, st.Presence(id, false)) })
 	}
 	if !s.ready {
 		s.ready = true
@@ -318,6 +331,7 @@ func (s *session) view() ([]int64, []int64, bool) {
 // a friend of its user's other session. Not recording those costs, at worst,
 // a harmless repeat in the corrections after a resync.
 func (s *session) setKnownLocked(id int64, online bool) []int64 {
+	delete(s.toldStatus, id) // a plain state; setToldLocked records others
 	if online && !shared.Contains(s.friends, id) {
 		return s.known
 	}
