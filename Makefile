@@ -43,7 +43,7 @@ fuzz: ## fuzz the client decoder for FUZZTIME (default 60s)
 bench: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/ ./presence/ ./gateway/ ./e2e/
 
-ALO_SERVER := '$(BIN)/alo --tcp {addr} --http "" --log-level warn'
+ALO_SERVER := '$(BIN)/alo --tcp {addr} --http "" --log-level warn --max-conns-per-ip 0 --conn-rate-per-ip 0'
 
 bench-smoke: ## load smoke: a real alo under churn, zero lost or duplicated notifications
 	$(GO) build -o $(BIN)/ ./cmd/alo ./cmd/alo-bench

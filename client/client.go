@@ -23,6 +23,8 @@ var (
 	ErrRejected = errors.New("client: rejected by server")
 	// ErrLoggedOut: the operation came after Logout.
 	ErrLoggedOut = errors.New("client: logged out")
+	// ErrBadStatus: a status that is none of shared's Status constants.
+	ErrBadStatus = errors.New("client: status must be online, away, dnd or invisible")
 	// ErrRunning: Run was called twice.
 	ErrRunning = errors.New("client: already running")
 )
@@ -36,6 +38,10 @@ type Config struct {
 	UserID int64
 	// Friends is the initial friend list. Duplicates and UserID are dropped.
 	Friends []int64
+	// Status and Text are the initial status, sent in the hello. Default:
+	// online, no text (then the hello is a v1 hello).
+	Status shared.Status
+	Text   string
 
 	// Dial opens connections. Default: Dial, which picks the transport from
 	// Addr's scheme. Tests replace it to inject faults.
@@ -81,6 +87,12 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if !c.Status.Valid() {
+		return ErrBadStatus
+	}
+	if err := shared.CheckStatusText(c.Text); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
 	if c.Addr == "" {
 		return errors.New("client: Config.Addr is required")
 	}
@@ -106,6 +118,8 @@ type Client struct {
 	// friend-list update can never overtake the hello it follows.
 	mu      sync.Mutex
 	friends []int64
+	status  shared.Status
+	text    string
 	conn    Conn // nil while disconnected
 }
 
@@ -129,6 +143,8 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 		events:  make(chan Event, cfg.EventBuffer),
 		quit:    make(chan struct{}),
 		friends: friends,
+		status:  cfg.Status,
+		text:    cfg.Text,
 	}, nil
 }
 
@@ -170,6 +186,39 @@ func (c *Client) SetFriends(ids []int64) ([]int64, error) {
 		return slices.Clone(friends), fmt.Errorf("client: send friends: %w", err)
 	}
 	return slices.Clone(friends), nil
+}
+
+// Status returns the status the client sets, and its text.
+func (c *Client) Status() (shared.Status, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status, c.text
+}
+
+// SetStatus sets the user's status and text (empty clears it). Like
+// SetFriends, it is sent now if connected and kept for every later hello.
+// A text the server would refuse (see shared.CheckStatusText) is an error
+// and changes nothing.
+func (c *Client) SetStatus(s shared.Status, text string) error {
+	if !s.Valid() {
+		return ErrBadStatus
+	}
+	if err := shared.CheckStatusText(text); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loggingOut() {
+		return ErrLoggedOut
+	}
+	c.status, c.text = s, text
+	if c.conn == nil {
+		return nil
+	}
+	if err := c.conn.WriteMessage(shared.AppendStatus(nil, s, text)); err != nil {
+		return fmt.Errorf("client: send status: %w", err)
+	}
+	return nil
 }
 
 // Logout ends the session: it sends logout if connected, stops
@@ -312,7 +361,8 @@ func (c *Client) sendHello(conn Conn) error {
 	if c.loggingOut() {
 		return ErrLoggedOut
 	}
-	if err := conn.WriteMessage(shared.AppendHello(nil, c.cfg.UserID, c.friends)); err != nil {
+	hello := shared.AppendHelloWith(nil, shared.Hello{UserID: c.cfg.UserID, Friends: nonNil(c.friends), Status: c.status, Text: c.text})
+	if err := conn.WriteMessage(hello); err != nil {
 		return fmt.Errorf("client: send hello: %w", err)
 	}
 	c.conn = conn
@@ -347,4 +397,13 @@ func (c *Client) emit(ctx context.Context, ev Event) {
 	case c.events <- ev:
 	case <-ctx.Done():
 	}
+}
+
+// nonNil returns ids, or an empty list for nil: a hello always carries its
+// friend list, [] for none.
+func nonNil(ids []int64) []int64 {
+	if ids == nil {
+		return []int64{}
+	}
+	return ids
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alo-presence/alo/client"
 	"github.com/alo-presence/alo/client/clienttest"
+	"github.com/alo-presence/alo/shared"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -377,4 +378,43 @@ func TestShutdownBeforeReadyIsRetried(t *testing.T) {
 		t.Fatalf("after shutdown: retry_in %v, want a retry", retry)
 	}
 	handshake(t, gw, r, `{"user_id":1,"friends":[2]}`)
+}
+
+// SetStatus sends the status, the hello carries the initial one and every
+// later hello the current one, friends' statuses and last seen arrive on
+// events, and a status the server would refuse is an error sent nowhere.
+func TestStatus(t *testing.T) {
+	checkNoLeaks(t)
+	gw := clienttest.NewGateway(t)
+	r := start(t, client.Config{Addr: gw.Addr(), UserID: 1, Friends: []int64{2}, Status: shared.StatusDND, Text: "focus"})
+	conn := handshake(t, gw, r, `{"user_id":1,"friends":[2],"status":"dnd","text":"focus"}`)
+
+	if err := r.SetStatus(shared.StatusAway, "in a meeting"); err != nil {
+		t.Fatalf("SetStatus: %v", err)
+	}
+	conn.Expect(t, `{"status":"away","text":"in a meeting"}`)
+	for _, bad := range []string{"a\nb", strings.Repeat("x", 129)} {
+		if err := r.SetStatus(shared.StatusAway, bad); err == nil {
+			t.Fatalf("SetStatus(%q) accepted", bad)
+		}
+	}
+	if err := r.SetStatus(9, ""); !errors.Is(err, client.ErrBadStatus) {
+		t.Fatalf("SetStatus(9): %v, want ErrBadStatus", err)
+	}
+	if st, text := r.Status(); st != shared.StatusAway || text != "in a meeting" {
+		t.Fatalf("Status() = %v %q", st, text)
+	}
+
+	conn.Send(t, `{"user_id":2,"online":true,"status":"away","text":"lunch"}`)
+	if ev := r.next(t, client.EventPresence); !ev.Online || ev.Status != shared.StatusAway || ev.Text != "lunch" {
+		t.Fatalf("got %+v, want 2 away lunch", ev)
+	}
+	conn.Send(t, `{"user_id":2,"online":false,"last_seen":"2026-12-02T17:04:05Z"}`)
+	if ev := r.next(t, client.EventPresence); ev.Online || !ev.LastSeen.Equal(time.Date(2026, 12, 2, 17, 4, 5, 0, time.UTC)) {
+		t.Fatalf("got %+v, want 2 offline, last seen 17:04:05", ev)
+	}
+
+	conn.Close()
+	r.next(t, client.EventDisconnected)
+	gw.Accept(t).Expect(t, `{"user_id":1,"friends":[2],"status":"away","text":"in a meeting"}`)
 }

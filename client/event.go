@@ -3,6 +3,8 @@ package client
 import (
 	"fmt"
 	"time"
+
+	"github.com/alo-presence/alo/shared"
 )
 
 // EventKind says what an Event reports.
@@ -60,8 +62,15 @@ type Event struct {
 	// starting at 1 (EventConnected, EventDisconnected).
 	Attempt int
 
-	UserID  int64  // EventPresence
-	Online  bool   // EventPresence
+	UserID int64 // EventPresence
+	Online bool  // EventPresence
+	// Status and Text are an online friend's status (StatusOnline and ""
+	// when plain); LastSeen an offline friend's last seen, zero if unknown.
+	// EventPresence.
+	Status   shared.Status
+	Text     string
+	LastSeen time.Time
+
 	Session string // EventReady
 	Code    string // EventError
 	Message string // EventError

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/alo-presence/alo/shared"
 )
@@ -24,7 +25,12 @@ func decodeServer(data []byte) Event {
 	case shared.ServerReady:
 		return Event{Kind: EventReady, Session: m.Session}
 	case shared.ServerState:
-		return Event{Kind: EventPresence, UserID: *m.UserID, Online: *m.Online}
+		p := m.Presence()
+		ev := Event{Kind: EventPresence, UserID: *m.UserID, Online: p.Online, Status: p.Status, Text: p.Text}
+		if p.LastSeen != 0 {
+			ev.LastSeen = time.Unix(p.LastSeen, 0).UTC()
+		}
+		return ev
 	}
 	// Includes the seed's bare {"online": true}: it names nobody, so it
 	// cannot update a roster.
@@ -40,7 +46,7 @@ func permanent(code string) bool {
 	case shared.CodeBadJSON, shared.CodeInvalidUTF8, shared.CodeDuplicateKey,
 		shared.CodeBadUserID, shared.CodeBadFriends, shared.CodeBadOnline,
 		shared.CodeTooManyFriends, shared.CodeTooLong, shared.CodeHelloRequired,
-		shared.CodeUserMismatch:
+		shared.CodeUserMismatch, shared.CodeBadStatus:
 		return true
 	}
 	return false

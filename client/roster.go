@@ -3,6 +3,8 @@ package client
 import (
 	"slices"
 	"time"
+
+	"github.com/alo-presence/alo/shared"
 )
 
 // Roster is what a user sees: each friend, online or not, and since when.
@@ -30,13 +32,22 @@ type FriendStatus struct {
 	// Since is when the state last changed; zero if it never did (never
 	// reported, so offline per the contract).
 	Since time.Time
+	// Status and Text are an online friend's status; LastSeen an offline
+	// friend's last seen, as the server last said (zero if unknown).
+	Status   shared.Status
+	Text     string
+	LastSeen time.Time
 }
 
-// Change is a friend's transition, as returned by Apply.
+// Change is a friend's transition, or a change of their status or text, as
+// returned by Apply.
 type Change struct {
-	UserID int64
-	Online bool
-	Time   time.Time
+	UserID   int64
+	Online   bool
+	Status   shared.Status
+	Text     string
+	LastSeen time.Time
+	Time     time.Time
 }
 
 // NewRoster returns a roster for friends, all offline.
@@ -84,7 +95,7 @@ func (r *Roster) Apply(ev Event) []Change {
 		if r.syncing && ev.Online {
 			r.seen[ev.UserID] = true
 		}
-		if c, ok := r.set(ev.UserID, ev.Online, ev.Time); ok {
+		if c, ok := r.setPresence(ev); ok {
 			return []Change{c}
 		}
 	case EventReady:
@@ -105,13 +116,38 @@ func (r *Roster) Apply(ev Event) []Change {
 	return nil
 }
 
+// setPresence applies a state message: a transition, a status change of an
+// online friend, or news of an offline friend's last seen.
+func (r *Roster) setPresence(ev Event) (Change, bool) {
+	st := r.state[ev.UserID]
+	if st.Online != ev.Online {
+		c, _ := r.set(ev.UserID, ev.Online, ev.Time)
+		st = r.state[ev.UserID]
+		st.Status, st.Text, st.LastSeen = ev.Status, ev.Text, ev.LastSeen
+		r.state[ev.UserID] = st
+		c.Status, c.Text, c.LastSeen = ev.Status, ev.Text, ev.LastSeen
+		return c, true
+	}
+	if ev.Online && (st.Status != ev.Status || st.Text != ev.Text) {
+		st.Status, st.Text = ev.Status, ev.Text
+		r.state[ev.UserID] = st
+		return Change{UserID: ev.UserID, Online: true, Status: ev.Status, Text: ev.Text, Time: ev.Time}, true
+	}
+	if !ev.Online && !ev.LastSeen.IsZero() {
+		st.LastSeen = ev.LastSeen // not a change to show: the friend was offline
+		r.state[ev.UserID] = st
+	}
+	return Change{}, false
+}
+
 func (r *Roster) set(id int64, online bool, at time.Time) (Change, bool) {
 	st := r.state[id]
 	if st.Online == online {
 		return Change{}, false
 	}
-	r.state[id] = FriendStatus{UserID: id, Online: online, Since: at}
-	return Change{UserID: id, Online: online, Time: at}, true
+	// Going offline keeps the last seen a state message may bring.
+	r.state[id] = FriendStatus{UserID: id, Online: online, Since: at, LastSeen: st.LastSeen}
+	return Change{UserID: id, Online: online, Time: at, LastSeen: st.LastSeen}, true
 }
 
 // Friends returns every friend's status, in id order.

@@ -20,7 +20,7 @@ images: ## build the alo-gateway and alo-presence images from binaries compiled 
 	ALO_VERSION="$(ALO_IMAGE_VERSION)" ALO_COMMIT="$(ALO_IMAGE_COMMIT)" bash deploy/build-images.sh
 
 secrets: ## make the NATS passwords of the compose stack in deploy/.secrets (existing ones are kept)
-	$(GO) run ./deploy/natssecrets -dir deploy/.secrets
+	$(GO) run ./deploy/natssecrets -dir deploy/.secrets -dev-auth
 
 up: images secrets ## start nats, presence and ALO_GATEWAYS (3) gateways with docker compose
 	$(COMPOSE) up -d --no-build --scale gateway=$(ALO_GATEWAYS)

@@ -27,8 +27,7 @@
 #     another gateway's events or a control message (permissions
 #     violations asserted); a push arrives wrapped, an oversized one is
 #     dropped, nobody is cut off.
-#     Once the gateway has --auth (issue 10), with deploy/compose.auth.yml:
-#     gateways on --auth jwt and TLS, clients log in with tokens over TLS,
+#     Client identity (issue 10): gateways on --auth jwt and TLS, clients log in with tokens over TLS,
 #     and a hello without a token is refused.
 #  5. Tears the stack down and checks no container, network or volume is left.
 #
@@ -234,20 +233,14 @@ else
 	ok "no NATS password or hash is committed (deploy/nats.conf names them by variable)"
 fi
 
-# Client identity and TLS (issue 10): once the gateway has --auth, the stack
-# runs with deploy/compose.auth.yml, --auth jwt and TLS with a dev secret and
-# a self-signed certificate made for this run, and composecheck logs in with
-# tokens over TLS and checks a client without one is refused.
-AUTH_ARGS=()
-if "$ROOT/deploy/.build/context/gateway" --help 2>&1 | grep -qE '^[[:space:]]+-{1,2}auth[[:space:]]'; then
-	step "client identity: the gateway has --auth: jwt and TLS on"
-	go run ./deploy/natssecrets -dir "$SECRETS" -dev-auth || die "deploy/natssecrets -dev-auth failed"
-	COMPOSE_FILES+=(-f "$ROOT/deploy/compose.auth.yml")
-	AUTH_ARGS=(-jwt-secret "$SECRETS/jwt-secret" -tls-ca "$SECRETS/tls-cert.pem")
-	ok "a JWT secret and a self-signed certificate in $SECRETS; deploy/compose.auth.yml added"
-else
-	say "the gateway has no --auth yet: clients trust the hello (deploy/compose.auth.yml not used)"
-fi
+# Client identity and TLS (issue 10): the stack runs --auth jwt and TLS with
+# a dev secret and a self-signed certificate made for this run, and
+# composecheck logs in with tokens over TLS and checks that a client without
+# one is refused.
+step "client identity: jwt and TLS on"
+go run ./deploy/natssecrets -dir "$SECRETS" -dev-auth || die "deploy/natssecrets -dev-auth failed"
+AUTH_ARGS=(-jwt-secret "$SECRETS/jwt-secret" -tls-ca "$SECRETS/tls-cert.pem")
+ok "a JWT secret and a self-signed certificate in $SECRETS"
 
 step "up: nats, presence, 3 gateways (project $PROJECT, gateways on 127.0.0.1:$GATEWAY_PORTS)"
 STACK_UP=yes

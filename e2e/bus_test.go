@@ -49,11 +49,11 @@ func TestWrongNATSPasswordAtStartExits(t *testing.T) {
 	}
 }
 
-// devNATS starts alo with --nats-listen addr and returns it, the URL its
-// NATS listens on, and the token it printed.
-func devNATS(t *testing.T, addr string) (*alotest.Process, string, string) {
+// devNATS starts alo with --nats-listen addr (and args) and returns it, the
+// URL its NATS listens on, and the token it printed.
+func devNATS(t *testing.T, addr string, args ...string) (*alotest.Process, string, string) {
 	t.Helper()
-	alo := alotest.Start(t, "alo", "--tcp", "127.0.0.1:0", "--udp", "", "--http", "", "--nats-listen", addr)
+	alo := alotest.Start(t, "alo", append([]string{"--tcp", "127.0.0.1:0", "--udp", "", "--http", "", "--nats-listen", addr}, args...)...)
 	natsURL := alo.Addr("nats")
 	line := alo.Output("the line to attach with", func(l string) bool { return strings.Contains(l, "ALO_NATS_TOKEN=") })
 	fields := strings.Fields(line)

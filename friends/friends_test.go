@@ -257,12 +257,6 @@ func TestWatchSurvivesRestart(t *testing.T) {
 		got, _ := r.snapshot()
 		return len(got) > 0 && got[len(got)-1].Revision == lastRev
 	})
-	// Recovering by the consumer's own heartbeats takes 10 s or more
-	// (measured 20 s); a new watch after the reconnect takes a fraction of
-	// a second. 8 s is far from both, so a slow machine does not fail this.
-	if took := time.Since(start); took > 8*time.Second {
-		t.Errorf("the changes after the restart took %v to arrive: the watch waited for its heartbeats", took)
-	}
 	got, _ := r.snapshot()
 	if len(got) < 3 || !slices.Equal(got[1].Friends, []int64{3}) || got[len(got)-1].Friends != nil {
 		t.Fatalf("changes %+v: want user 1's [3] after [2], then user 2's, ending with no friends", got)
@@ -272,6 +266,10 @@ func TestWatchSurvivesRestart(t *testing.T) {
 			t.Fatalf("changes out of order: %+v", got)
 		}
 	}
+	// Recovering by the consumer's own heartbeats takes 10 s or more
+	// (measured 20 s); a new watch after the reconnect, a fraction of a
+	// second. Which one happened shows in the resyncs, not in the clock: only
+	// a new watch resyncs.
 	if _, resyncs := r.snapshot(); resyncs < 2 {
 		t.Errorf("%d resyncs: want one after the reconnect too", resyncs)
 	}
@@ -302,7 +300,7 @@ func TestBadValueFlood(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "all bad values delivered", func() bool { got, _ := r.snapshot(); return len(got) >= n })
+	waitFor(t, 60*time.Second, "all bad values delivered", func() bool { got, _ := r.snapshot(); return len(got) >= n })
 	elapsed := time.Since(start)
 	got, _ := r.snapshot()
 	for _, e := range got {
@@ -356,7 +354,7 @@ func TestWatchBucketRecreated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "the old bucket's changes", func() bool { got, _ := r.snapshot(); return len(got) == 5 })
+	waitFor(t, 60*time.Second, "the old bucket's changes", func() bool { got, _ := r.snapshot(); return len(got) == 5 })
 
 	js, _ := jetstream.New(bnc)
 	if err := js.DeleteKeyValue(ctx, "alo_friends"); err != nil {
@@ -369,11 +367,11 @@ func TestWatchBucketRecreated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "a resync on the new bucket", func() bool { _, n := r.snapshot(); return n >= 2 })
+	waitFor(t, 60*time.Second, "a resync on the new bucket", func() bool { _, n := r.snapshot(); return n >= 2 })
 	if _, err := kv.PutString(ctx, "2", `[7]`); err != nil { // revision 1 of the new bucket
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the new bucket's change", func() bool { got, _ := r.snapshot(); return len(got) == 6 })
+	waitFor(t, 60*time.Second, "the new bucket's change", func() bool { got, _ := r.snapshot(); return len(got) == 6 })
 	if got, _ := r.snapshot(); got[5].User != 2 || got[5].Revision != 1 || !slices.Equal(got[5].Friends, []int64{7}) {
 		t.Errorf("change from the new bucket: %+v", got[5])
 	}

@@ -71,3 +71,15 @@ func (p *Pending) Len() int {
 	defer p.mu.Unlock()
 	return len(p.m)
 }
+
+// Users appends to dst the users with a hello in progress and returns it:
+// the gateway's Resync looks them up too, since a hello's Lookup may have
+// read the bucket before a change the new watch does not deliver.
+func (p *Pending) Users(dst []int64) []int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for u := range p.m {
+		dst = append(dst, u)
+	}
+	return dst
+}

@@ -37,6 +37,9 @@ func TestPending(t *testing.T) {
 	// Two hellos of one user: the record lives until both end.
 	p.Begin(3)
 	p.Begin(3)
+	if got := p.Users(nil); !slices.Equal(got, []int64{3}) {
+		t.Errorf("Users = %v, want [3]", got)
+	}
 	p.End(Entry{User: 3})
 	p.Change(Entry{User: 3, Friends: []int64{1}, Revision: 2})
 	if got := p.End(Entry{User: 3}); got.Revision != 2 {
@@ -44,6 +47,9 @@ func TestPending(t *testing.T) {
 	}
 	if p.Len() != 0 {
 		t.Errorf("%d users left in Pending after every hello ended", p.Len())
+	}
+	if got := p.Users([]int64{7}); !slices.Equal(got, []int64{7}) {
+		t.Errorf("Users = %v, want only what was given", got)
 	}
 	if got := p.End(Entry{User: 4, Revision: 1}); got.Revision != 1 {
 		t.Errorf("End without Begin: %+v", got)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alo-presence/alo/auth"
+	"github.com/alo-presence/alo/friends"
 	"github.com/alo-presence/alo/shared"
 )
 
@@ -38,9 +39,10 @@ const (
 	// FriendsToken: the token's friends claim (absent: none); the client's
 	// lists are refused with friends_managed. Needs Config.Auth.
 	FriendsToken FriendsMode = "token"
-	// FriendsKV is reserved for a JetStream KV bucket kept by the
-	// deployment's backend (package friends); the gateway refuses it until
-	// that source is wired in. Its lookup belongs in resolveFriends.
+	// FriendsKV: a store the deployment's backend keeps (Config.FriendStore,
+	// a JetStream KV bucket: package friends), looked up at the hello and
+	// watched (friends.go); the client's lists are refused with
+	// friends_managed.
 	FriendsKV FriendsMode = "kv"
 )
 
@@ -63,6 +65,9 @@ type identity struct {
 	friends []int64   // the session's list, not yet normalized
 	managed bool      // the client sent a list the source overrides
 	expires time.Time // when the session ends unless refreshed; zero: never
+	// looked is the store's list with --friends kv (friends is unused
+	// then); the hello is pending until open registers the session.
+	looked *friends.Entry
 }
 
 // errFriendsManaged answers a client's friend list when lists are trusted.
@@ -127,15 +132,24 @@ func (srv *Server) verifyToken(token string) (auth.Identity, *disconnect) {
 }
 
 // resolveFriends is the hello's friends step: the list the session gets,
-// from the source Config.Friends names.
-func (srv *Server) resolveFriends(m *shared.ClientMessage, id *identity) {
+// from the source Config.Friends names. A store that cannot be read
+// refuses the hello (lookupFriends).
+func (srv *Server) resolveFriends(m *shared.ClientMessage, id *identity) *disconnect {
 	switch srv.cfg.Friends {
 	case FriendsClient:
 		id.friends = m.Friends
 	case FriendsToken:
 		// id.friends is the claim already.
 		id.managed = m.HasFriends
+	case FriendsKV:
+		id.managed = m.HasFriends
+		looked, d := srv.lookupFriends(id.user)
+		if d != nil {
+			return d
+		}
+		id.looked = looked
 	}
+	return nil
 }
 
 // startExpiry arms the session's expiry timer, when its token has an exp.

@@ -60,6 +60,28 @@ type Config struct {
 	// the final flush of the sessions' close events to NATS, so that a
 	// gateway cut off from NATS still stops in time. Default 3s.
 	DrainTimeout time.Duration
+	// MessageTimeout is how long a message, once its first byte has come,
+	// may take to arrive whole: a client that sends half a line and stops
+	// is disconnected (message_timeout), so that idle connections cannot each hold
+	// a MaxMessageBytes buffer forever. Idle connections between messages
+	// are not affected. Default 10s.
+	MessageTimeout time.Duration
+	// Admission bounds connections per source address, their rate, and
+	// the gateway's total (limits.go). The zero value is the Internet-safe
+	// default; a negative field turns that limit off.
+	Admission AdmissionConfig
+	// Users bounds sessions per user and how often a user may set friend
+	// lists (limits.go). Zero value: defaults; negative: off.
+	Users UserLimitsConfig
+	// MaxFriendUnion bounds the distinct friends across one user's
+	// sessions on this gateway, so that one user cannot make presence do
+	// work quadratic in sessions. Default DefaultMaxFriendUnion (twice
+	// MaxFriends' default); negative: no limit. At least MaxFriends.
+	MaxFriendUnion int
+	// UDPGate configures what a UDP datagram from an address without a
+	// session may get back: the return-routability cookie and the rate of
+	// replies (udpgate.go). The zero value is the Internet-safe default.
+	UDPGate UDPGateConfig
 	// Auth verifies the hello's token (--auth jwt; *auth.Verifier is one).
 	// Default nil: --auth none, the hello's user_id is trusted.
 	Auth Authenticator
@@ -67,9 +89,14 @@ type Config struct {
 	// verifier's clock-skew leeway, so that a token it has just accepted
 	// does not end its session at once. Default 0.
 	TokenLeeway time.Duration
-	// Friends says where friend lists come from. Default FriendsClient;
-	// FriendsToken needs Auth.
+	// Friends says where friend lists come from. Default FriendsClient,
+	// or FriendsKV when FriendStore is set; FriendsToken needs Auth,
+	// FriendsKV a FriendStore.
 	Friends FriendsMode
+	// FriendStore is the store of friend lists of FriendsKV (friends.go):
+	// each hello's list is looked up there and its changes apply to online
+	// sessions at once. *friends.Source is one. Default nil.
+	FriendStore FriendStore
 	// MaxPushBytes bounds one push from the backend (the JSON object on a
 	// user's push subject); a larger one is dropped and logged. Clients get
 	// it wrapped, 9 bytes more. At most MaxQueueBytes less 64. Default
@@ -96,8 +123,25 @@ const (
 	DefaultHeartbeat       = time.Second
 	DefaultCloseGrace      = time.Second
 	DefaultDrainTimeout    = 3 * time.Second
+	DefaultMessageTimeout  = 10 * time.Second
 	DefaultMaxPushBytes    = 16 << 10
 )
+
+// UDPGateConfig configures the UDP gate (Config.UDPGate).
+type UDPGateConfig struct {
+	// NoCookie turns the return-routability cookie off: a UDP hello opens
+	// a session at once. Only for networks where source addresses are
+	// trusted. Default false (cookie on).
+	NoCookie bool
+	// CookieWindow is how long a cookie secret is in use; a cookie is good
+	// for one to two windows. Default DefaultCookieWindow (30s).
+	CookieWindow time.Duration
+	// RepliesPerIP is how many replies (cookies, errors) a second one
+	// address without a session gets on average, ReplyBurst how many at
+	// once. Defaults DefaultUDPRepliesPerIP and DefaultUDPReplyBurst.
+	RepliesPerIP float64
+	ReplyBurst   int
+}
 
 func (c Config) withDefaults() Config {
 	if c.ID == "" {
@@ -139,6 +183,24 @@ func (c Config) withDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.UDPGate.CookieWindow == 0 {
+		c.UDPGate.CookieWindow = DefaultCookieWindow
+	}
+	if c.UDPGate.RepliesPerIP == 0 {
+		c.UDPGate.RepliesPerIP = DefaultUDPRepliesPerIP
+	}
+	if c.UDPGate.ReplyBurst == 0 {
+		c.UDPGate.ReplyBurst = DefaultUDPReplyBurst
+	}
+	if c.MessageTimeout == 0 {
+		c.MessageTimeout = DefaultMessageTimeout
+	}
+	if c.MaxFriendUnion == 0 {
+		c.MaxFriendUnion = DefaultMaxFriendUnion
+	}
+	if c.Friends == "" && c.FriendStore != nil {
+		c.Friends = FriendsKV
+	}
 	if c.Friends == "" {
 		c.Friends = FriendsClient
 	}
@@ -169,6 +231,12 @@ func (c Config) validate() error {
 		return errors.New("gateway: max push size must be at least 2 bytes and fit in the outbound queue")
 	case c.Inbox < 1:
 		return errors.New("gateway: inbox must be positive")
+	case c.UDPGate.CookieWindow < 0 || c.UDPGate.RepliesPerIP < 0 || c.UDPGate.ReplyBurst < 1:
+		return errors.New("gateway: udp cookie window and reply rate must be positive, burst at least 1")
+	case c.MessageTimeout < 0:
+		return errors.New("gateway: message timeout must be positive")
+	case c.MaxFriendUnion >= 0 && c.MaxFriendUnion < c.MaxFriends:
+		return errors.New("gateway: max friend union must be at least max friends")
 	case c.TokenLeeway < 0:
 		return errors.New("gateway: token leeway must not be negative")
 	}
@@ -179,9 +247,14 @@ func (c Config) validate() error {
 			return ErrFriendsNeedAuth
 		}
 	case FriendsKV:
-		return errors.New("gateway: friends kv is not wired into the gateway yet")
+		if c.FriendStore == nil {
+			return errors.New("gateway: friends kv needs a FriendStore")
+		}
 	default:
 		return fmt.Errorf("gateway: friends %q is not client, token or kv", c.Friends)
+	}
+	if c.FriendStore != nil && c.Friends != FriendsKV {
+		return fmt.Errorf("gateway: a FriendStore is for friends kv, not %s", c.Friends)
 	}
 	return nil
 }

@@ -98,7 +98,15 @@ func (d *dispatcher) toUser(uid int64, data []byte) {
 		return
 	}
 	d.buf = shared.AppendPresence(d.buf[:0], about, p)
-	d.deliver(uid, true, about, p.Online)
+	// Each session also records the status it was told (issue 13), for
+	// the known_status of its resyncs.
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	if e := srv.users[uid]; e != nil {
+		for _, s := range e.sessions {
+			s.deliverState(d.buf, about, p)
+		}
+	}
 }
 
 // push forwards a backend's message from a user's push subject to that

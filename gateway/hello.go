@@ -43,14 +43,14 @@ func (srv *Server) hello(next func() ([]byte, *disconnect), c net.Conn, writer f
 		return nil, d
 	}
 	// 2. Whose friend list: the client's, or a trusted source's.
-	srv.resolveFriends(&m, &id)
-	// 3. Open the session as that user, with that list.
-	s, err := srv.open(id.user, id.friends, c, writer)
-	if err != nil {
-		return nil, unavailable(err)
+	if d := srv.resolveFriends(&m, &id); d != nil {
+		return nil, d
 	}
-	if id.managed {
-		s.sendError(errFriendsManaged)
+	// 3. Open the session as that user, with that list (and the refusal
+	// of the client's own, if the source is trusted).
+	s, err := srv.open(&id, statusOf(&m), c, writer)
+	if err != nil {
+		return nil, openRefusal(err)
 	}
 	s.startExpiry(id.expires)
 	return s, nil

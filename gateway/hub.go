@@ -22,9 +22,19 @@ func (srv *Server) addLocked(s *session) error {
 		return errClosing
 	}
 	e := srv.users[s.user]
+	// Per-user limits before anything is subscribed or published: a
+	// refused session costs presence nothing.
+	if err := srv.ulim.Open(s.user, len(s.friends) > 0); err != nil {
+		return err
+	}
+	if !srv.friendUnionWithinLocked(e, nil, s.friends) {
+		srv.ulim.Close(s.user)
+		return FriendUnionError(srv.cfg.MaxFriendUnion)
+	}
 	if e == nil {
 		sub, err := srv.nc.ChanSubscribe(srv.subjects.User(s.user), srv.inbox)
 		if err != nil {
+			srv.ulim.Close(s.user)
 			return fmt.Errorf("gateway: subscribe: %w", err)
 		}
 		push, err := srv.nc.ChanSubscribe(srv.subjects.Push(s.user), srv.inbox)
@@ -63,5 +73,26 @@ func (srv *Server) removeLocked(s *session) bool {
 		_ = e.push.Unsubscribe()
 		delete(srv.users, s.user)
 	}
+	srv.ulim.Close(s.user)
 	return true
+}
+
+// friendUnionWithinLocked reports whether the user of entry e (nil: no
+// session yet) would keep the union of their sessions' friend lists within
+// MaxFriendUnion if session except (nil for a new session) had the list
+// friends. Every write of a registered session's friends holds srv.mu, so
+// reading them here is safe. Cost: at most sessions × (MaxFriendUnion+1)
+// steps, bounded by the per-user session cap.
+func (srv *Server) friendUnionWithinLocked(e *userEntry, except *session, friends []int64) bool {
+	if e == nil || srv.cfg.MaxFriendUnion < 0 {
+		return true
+	}
+	var stack [DefaultMaxSessionsPerUser + 1][]int64
+	lists := stack[:0]
+	for _, x := range e.sessions {
+		if x != except {
+			lists = append(lists, x.friends)
+		}
+	}
+	return FriendUnionWithin(append(lists, friends), srv.cfg.MaxFriendUnion)
 }

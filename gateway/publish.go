@@ -150,7 +150,7 @@ func (p *publisher) add(ev shared.Event) {
 // other sessions in the batch their publish.
 func (p *publisher) tooBig(ev shared.Event) {
 	if ev.Type == shared.EventOpen && ev.Sync && len(ev.Known) > 0 {
-		ev.Known = nil
+		ev.Known, ev.KnownStatus = nil, nil
 		p.add(ev)
 		return
 	}
@@ -206,8 +206,9 @@ func (p *publisher) sync() {
 	p.add(shared.Event{Type: shared.EventSyncBegin, Gen: p.gen})
 	for _, s := range all {
 		friends, known, ready := s.view()
+		status, text, at, told := s.statusView()
 		p.add(shared.Event{Type: shared.EventOpen, Sync: true, Gen: p.gen, Session: s.id, User: s.user,
-			Friends: friends, Known: known, Ready: ready})
+			Friends: friends, Known: known, KnownStatus: told, Ready: ready, Status: status, Text: text, StatusAt: at})
 	}
 	p.add(shared.Event{Type: shared.EventSyncEnd, Gen: p.gen})
 	p.flush()

@@ -107,6 +107,7 @@ func (srv *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	reconnected := srv.nc.StatusChanged(nats.CONNECTED)
 
+	stopFriends := srv.startFriends(ctx)
 	var loops sync.WaitGroup // the publisher and the dispatcher
 	stopPub, stopDisp := make(chan struct{}), make(chan struct{})
 	loops.Go(func() { srv.publishLoop(stopPub) })
@@ -154,6 +155,7 @@ func (srv *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 
 	srv.shutdown(ls, u, &accept)
+	stopFriends()  // before the publisher: a change may wait for it to take its update
 	close(stopPub) // the publisher sends the last closes, bye, and flushes
 	srv.nc.RemoveStatusListener(reconnected)
 	_ = ctl.Unsubscribe()
@@ -264,6 +266,13 @@ func (srv *Server) acceptLoop(ln net.Listener, tlsCfg *tls.Config) error {
 			return fmt.Errorf("gateway: accept: %w", err)
 		}
 		backoff = 0
+		// Admitted before anything else, on the raw connection: a
+		// refused source costs the socket and one line (with TLS, not
+		// even the line: it would cost a handshake).
+		c, ok := srv.admit(c, tlsCfg == nil)
+		if !ok {
+			continue
+		}
 		if tlsCfg != nil {
 			c = tls.Server(c, tlsCfg) // the handshake runs in serveConn
 		}

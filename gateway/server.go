@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/alo-presence/alo/friends"
 	"github.com/alo-presence/alo/shared"
 )
 
@@ -28,6 +30,11 @@ type Server struct {
 	subjects shared.Subjects
 	boot     string // distinguishes this run of the gateway from earlier ones
 	nextID   atomic.Uint64
+	adm      *Admission  // connections per source and in total (limits.go)
+	ulim     *UserLimits // sessions and friend-list changes per user
+	udpGate  *udpGate    // what a UDP address without a session gets back
+	// statusClock is the last time stampStatus handed out.
+	statusClock atomic.Int64
 
 	inbox  chan *nats.Msg    // every subscription feeds this
 	events chan shared.Event // session events, to the publisher
@@ -47,6 +54,11 @@ type Server struct {
 	users    map[int64]*userEntry
 	sessions map[string]*session
 	conns    map[net.Conn]bool // open connections; true once one carries a session
+
+	// With a FriendStore (friends.go): hellos between their lookup and
+	// registration, and the watcher's context, which hellos' lookups use.
+	pending    friends.Pending
+	friendsCtx context.Context
 }
 
 // New returns a gateway that talks to presence through nc.
@@ -59,11 +71,22 @@ func New(nc *nats.Conn, log *slog.Logger, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	adm, err := NewAdmission(cfg.Admission)
+	if err != nil {
+		return nil, err
+	}
+	ulim, err := NewUserLimits(cfg.Users, adm.Config().MaxConns)
+	if err != nil {
+		return nil, err
+	}
 	srv := &Server{
 		nc:       nc,
 		log:      log.With("gateway", cfg.ID),
 		rlog:     shared.NewRateLog(log.With("gateway", cfg.ID), 0),
 		cfg:      cfg,
+		adm:      adm,
+		ulim:     ulim,
+		udpGate:  newUDPGate(cfg.UDPGate.NoCookie, cfg.UDPGate.CookieWindow, cfg.UDPGate.RepliesPerIP, cfg.UDPGate.ReplyBurst),
 		subjects: subjects,
 		boot:     randomHex(4),
 		inbox:    make(chan *nats.Msg, cfg.Inbox),
@@ -101,8 +124,11 @@ func (srv *Server) ID() string { return srv.cfg.ID }
 
 // open starts a session for a verified hello: it registers it, subscribes
 // to its user, and tells presence. writer is the transport's writer, which
-// the session runs whenever it has output (see session).
-func (srv *Server) open(user int64, friends []int64, c net.Conn, writer func(*session)) (*session, error) {
+// the session runs whenever it has output (see session). With --friends kv
+// id.looked is the store's list (lookupFriends), pending until the session
+// is registered.
+func (srv *Server) open(id *identity, status *helloStatus, c net.Conn, writer func(*session)) (*session, error) {
+	user, friends, looked := id.user, id.friends, id.looked
 	s := &session{
 		srv:     srv,
 		id:      srv.boot + "-" + strconv.FormatUint(srv.nextID.Add(1), 36),
@@ -115,11 +141,16 @@ func (srv *Server) open(user int64, friends []int64, c net.Conn, writer func(*se
 		openedAt: nanotime(),
 	}
 	s.writer = func() { writer(s) }
+	if looked != nil {
+		s.friends = nil // the store's, set by trustLocked
+	}
 	if err := srv.claim.refusal(); err != nil {
+		srv.abandonLookup(looked)
 		return nil, err
 	}
 	srv.mu.Lock()
 	err := srv.addLocked(s)
+	srv.trustLocked(s, looked, err == nil)
 	if _, tracked := srv.conns[c]; err == nil && tracked {
 		srv.conns[c] = true // shutdown lets its writer say goodbye
 	}
@@ -128,8 +159,13 @@ func (srv *Server) open(user int64, friends []int64, c net.Conn, writer func(*se
 		return nil, err
 	}
 	srv.metrics.accepted.Inc()
-	srv.publishEvent(shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: s.friends})
-	s.debug("session open", "friends", len(s.friends))
+	if id.managed {
+		// Before the open is published: the refusal comes before the
+		// snapshot, whatever the timing.
+		s.sendError(errFriendsManaged)
+	}
+	n := s.publishOpen(status)
+	s.debug("session open", "friends", n)
 	return s, nil
 }
 
@@ -144,7 +180,7 @@ func (srv *Server) end(s *session) {
 	if !registered {
 		return
 	}
-	srv.publishEvent(shared.Event{Type: shared.EventClose, Session: s.id, User: s.user, Reason: feedReason(s.closedBy())})
+	s.publishClose()
 	srv.mu.Lock()
 	srv.removeLocked(s)
 	srv.mu.Unlock()

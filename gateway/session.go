@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -28,12 +29,22 @@ type session struct {
 	tokens float64
 	last   time.Time
 
-	mu      sync.Mutex
-	friends []int64     // the session's friend list, for resyncs
-	out     []byte      // queued messages, each ended by '\n'
-	ready   bool        // ready was queued; user updates flow from then on
-	known   []int64     // friends this session was last told are online, sorted; a subset of friends
-	dc      *disconnect // why the session is closing; nil while it is open
+	mu sync.Mutex
+	// friends is the session's friend list, for resyncs and for the
+	// union check over the user's sessions (friendUnionWithinLocked): a
+	// registered session's list is written holding srv.mu as well as mu.
+	friends []int64
+	out     []byte  // queued messages, each ended by '\n'
+	ready   bool    // ready was queued; user updates flow from then on
+	known   []int64 // friends this session was last told are online, sorted; a subset of friends
+	// toldStatus holds the friends of known whose last state told carried
+	// a status or text, with them: what a resync reports as KnownStatus.
+	toldStatus map[int64]shared.FriendPresence
+	// The status the session last set, and when (stampStatus; 0: never).
+	status   shared.Status
+	text     string
+	statusAt int64
+	dc       *disconnect // why the session is closing; nil while it is open
 	// writing is true while a writer runs, and from the moment a writer
 	// sees the session closing, forever: signalLocked starts a writer only
 	// when it is false, and only next sets it false, when it tells the
@@ -54,6 +65,13 @@ type session struct {
 	// hello, the oldest notification queued since the writer last took the
 	// queue, and the oldest one in what it is writing.
 	openedAt, queuedAt, writingAt int64
+
+	// With a FriendStore (friends.go): the store revision of friends,
+	// guarded by mu; and pubMu, which orders the session's open, close and
+	// the watcher's updates, with opened and ended under it.
+	friendsRev    uint64
+	pubMu         sync.Mutex
+	opened, ended bool
 }
 
 // debug logs at debug level with the session's identity, building nothing
@@ -100,19 +118,59 @@ func (s *session) handle(data []byte) *disconnect {
 			s.sendError(errFriendsManaged)
 			return nil
 		}
-		s.setFriends(shared.NormalizeFriends(slices.Clone(m.Friends), s.user))
+		friends := shared.NormalizeFriends(slices.Clone(m.Friends), s.user)
+		if pe := s.srv.updateFriends(s, friends); pe != nil {
+			// Not fatal: the session keeps its list and is told why.
+			s.sendError(pe)
+			return nil
+		}
+		s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
+	}
+	if m.HasStatus {
+		// DecodeClient checked status and text (bad_status).
+		s.srv.publishEvent(s.setStatus(m.Status, string(m.Text)))
 	}
 	return nil
 }
 
-// setFriends replaces the session's friend list (normalized) and tells
+// updateFriends replaces s's friend list, unless the user changes lists too
+// often or the union over their sessions would grow past MaxFriendUnion:
+// then it returns the refusal and the list stays. The check and the
+// assignment share one critical section, so two sessions of a user
+// updating at once cannot both pass on the other's old list.
+func (srv *Server) updateFriends(s *session, friends []int64) *shared.ProtocolError {
+	if err := srv.ulim.FriendUpdate(s.user); err != nil {
+		var le *LimitError
+		if errors.As(err, &le) {
+			return le.Protocol()
+		}
+		return asProtocolError(err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if !srv.friendUnionWithinLocked(srv.users[s.user], s, friends) {
+		return FriendUnionError(srv.cfg.MaxFriendUnion).Protocol()
+	}
+	s.assignFriendsLocked(friends)
+	return nil
+}
+
+// setFriends replaces the session's friend list (normalized) from a
+// trusted source, which the per-user limits do not meter, and tells
 // presence.
 func (s *session) setFriends(friends []int64) {
+	s.srv.mu.Lock()
+	s.assignFriendsLocked(friends)
+	s.srv.mu.Unlock()
+	s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
+}
+
+// assignFriendsLocked sets the list; srv.mu is held (see session.friends).
+func (s *session) assignFriendsLocked(friends []int64) {
 	s.mu.Lock()
 	s.friends = friends
 	s.known = keepFriends(s.known, friends)
 	s.mu.Unlock()
-	s.srv.publishEvent(shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: friends})
 }
 
 // allow applies the rate limit: a token bucket refilled at RateLimit per
@@ -160,12 +218,14 @@ func (s *session) apply(st *shared.SessionState) {
 		return
 	}
 	for _, id := range st.Online {
+		p := st.Presence(id, true)
 		s.known = s.setKnownLocked(id, true)
-		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, true) })
+		s.setToldLocked(id, p)
+		s.appendLocked(func(b []byte) []byte { return shared.AppendPresence(b, id, p) })
 	}
 	for _, id := range st.Offline {
 		s.known = s.setKnownLocked(id, false)
-		s.appendLocked(func(b []byte) []byte { return shared.AppendState(b, id, false) })
+		s.appendLocked(func(b []byte) []byte { return shared.AppendPresence(b, id, st.Presence(id, false)) })
 	}
 	if !s.ready {
 		s.ready = true
@@ -281,6 +341,7 @@ func (s *session) view() ([]int64, []int64, bool) {
 // a friend of its user's other session. Not recording those costs, at worst,
 // a harmless repeat in the corrections after a resync.
 func (s *session) setKnownLocked(id int64, online bool) []int64 {
+	delete(s.toldStatus, id) // a plain state; setToldLocked records others
 	if online && !shared.Contains(s.friends, id) {
 		return s.known
 	}

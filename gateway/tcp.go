@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -18,14 +19,50 @@ const readBufferSize = 512
 
 var errTooLong = errors.New("gateway: message too long")
 
+// errMessageTimeout is a line started and not finished within the
+// message timeout.
+var errMessageTimeout = errors.New("gateway: message not finished in time")
+
+var errMessageTimeoutPE = &shared.ProtocolError{Code: shared.CodeMessageTimeout,
+	Message: "a message was started and not finished in time"}
+
 // lineReader reads lines of at most max bytes, without their line ending.
+// With c and timeout set, a line must arrive whole within timeout of its
+// first byte: waiting for that first byte has no deadline (an idle
+// connection holds 512 bytes), but a started line holds up to max bytes, so
+// it may not be held forever.
 type lineReader struct {
-	r    *bufio.Reader
-	max  int
-	long []byte
+	r       *bufio.Reader
+	max     int
+	long    []byte
+	c       net.Conn
+	timeout time.Duration
 }
 
 func (l *lineReader) next() ([]byte, error) {
+	if l.timeout <= 0 {
+		return l.read()
+	}
+	if l.r.Buffered() == 0 {
+		if _, err := l.r.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	// A line already whole in the buffer needs no deadline, which keeps
+	// the common case free of timer work.
+	if b, _ := l.r.Peek(l.r.Buffered()); bytes.IndexByte(b, '\n') >= 0 {
+		return l.read()
+	}
+	_ = l.c.SetReadDeadline(time.Now().Add(l.timeout))
+	line, err := l.read()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, errMessageTimeout
+	}
+	_ = l.c.SetReadDeadline(time.Time{})
+	return line, err
+}
+
+func (l *lineReader) read() ([]byte, error) {
 	if cap(l.long) > 4<<10 {
 		l.long = nil // a long line passed: don't keep its buffer
 	}
@@ -94,6 +131,7 @@ func (srv *Server) serveConn(c net.Conn) bool {
 		return false
 	}
 	_ = c.SetReadDeadline(time.Time{})
+	lr.c, lr.timeout = c, srv.cfg.MessageTimeout
 	srv.wg.Go(func() {
 		defer srv.untrack(c)
 		defer c.Close()
@@ -108,6 +146,8 @@ func tcpReadError(err error) *disconnect {
 	switch {
 	case errors.Is(err, errTooLong):
 		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeTooLong, Message: "a message is longer than the gateway accepts"})
+	case errors.Is(err, errMessageTimeout):
+		return protocolDisconnect(errMessageTimeoutPE)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"})
 	}

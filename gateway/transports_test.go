@@ -206,7 +206,12 @@ func TestWSBinaryFlood(t *testing.T) {
 }
 
 func TestUDPBadInput(t *testing.T) {
-	a := transportSystem(t, testConfig, gateway.WSConfig{}, gateway.UDPConfig{})
+	// Sources trusted (no cookie): errors are sent whole, so that each
+	// case's code is seen. TestUDPRepliesNoLarger covers the cookie's
+	// rule that a reply is never larger than its datagram.
+	cfg := testConfig
+	cfg.UDPGate.NoCookie = true
+	a := transportSystem(t, cfg, gateway.WSConfig{}, gateway.UDPConfig{})
 	// No keep-alives here: the session must end by what the case sends.
 	dial := func(t *testing.T) badClient { return alotest.DialUDP(t, a.UDP) }
 	datagram := func(c badClient, m string) { c.(*alotest.UDPClient).SendDatagram([]byte(m)) }

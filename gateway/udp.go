@@ -37,6 +37,7 @@ type udpSession struct {
 	addr   netip.AddrPort
 	last   time.Time // the last datagram; reader only
 	closed bool      // the reader has closed the session; reader only
+	lease  Lease     // the address's admission, released when the session has ended
 
 	// mu orders the reader's handling of a datagram against the writer's
 	// end of the session, so that no event of the session is published
@@ -53,6 +54,8 @@ type udpServer struct {
 	idle time.Duration
 
 	sessions map[netip.AddrPort]*udpSession // reader only
+	msg      shared.ClientMessage           // a hello being decoded; reader only
+	out      []byte                         // a reply to an address without a session; reader only
 
 	mu       sync.Mutex // orders stop against the reader's deadlines
 	stopping bool
@@ -194,23 +197,63 @@ var errUDPNoHello = protocolDisconnect(&shared.ProtocolError{Code: shared.CodeHe
 // hello handles a datagram from an address without a session: it must be a
 // hello, alone (a blank datagram is no keep-alive here: there is nothing to
 // keep alive). Whatever else it is gets an error back and no session.
+//
+// The order is udpGate's: decode (bounded by the datagram); the cookie,
+// which proves the address receives; only then admission against the
+// address's connection slots, and the hello's own checks and the session.
+// Every reply goes through errorReply, so none is larger than the datagram
+// and each address gets a bounded rate of them.
 func (u *udpServer) hello(addr netip.AddrPort, data []byte, now time.Time) {
 	srv := u.srv
+	if len(data) > srv.cfg.MaxMessageBytes {
+		u.reply(addr, errUDPTooLong, len(data))
+		return
+	}
+	m := &u.msg
+	if len(trimSpace(data)) == 0 {
+		u.reply(addr, errUDPNoHello, len(data))
+		return
+	}
+	if err := shared.DecodeClient(data, m, srv.cfg.MaxFriends); err != nil {
+		u.reply(addr, asDisconnect(err), len(data))
+		return
+	}
+	if !m.HasToken || srv.cfg.Auth == nil {
+		if pe := validateHello(m); pe != nil {
+			// Not a hello: refused before it can take the address's
+			// slots or rate (a forged source could spend them), and
+			// before a token is checked (verifyHello, after the cookie).
+			u.reply(addr, protocolDisconnect(pe), len(data))
+			return
+		}
+	}
+	reply, ok := srv.udpGate.checkHello(u.out[:0], addr, helloCookie(m), len(data))
+	if !ok {
+		if reply != nil {
+			u.out = reply
+			_, _ = u.pc.WriteToUDPAddrPort(reply, addr)
+		}
+		return
+	}
+	lease, err := srv.adm.Admit(addr.Addr())
+	if err != nil {
+		srv.rlog.Info("udp_refused", "udp session refused", "remote", addr.String(), "err", err)
+		u.reply(addr, openRefusal(err), len(data))
+		return
+	}
 	read := false
 	next := func() ([]byte, *disconnect) {
-		switch {
-		case read:
+		if read {
 			return nil, errUDPNoHello
-		case len(data) > srv.cfg.MaxMessageBytes:
-			return nil, errUDPTooLong
 		}
 		read = true
 		return data, nil
 	}
-	us := &udpSession{addr: addr, last: now, done: make(chan struct{})}
+	us := &udpSession{addr: addr, last: now, lease: lease, done: make(chan struct{})}
 	s, d := srv.hello(next, nil, func(s *session) { u.writeLoop(us, s) })
 	if d != nil {
-		u.reply(addr, d)
+		lease.Release()
+		u.reply(addr, d, len(data))
 		return
 	}
 	s.debug("udp session", "remote", addr.String())
@@ -219,13 +262,16 @@ func (u *udpServer) hello(addr netip.AddrPort, data []byte, now time.Time) {
 	srv.metrics.connsUDP.Add(1)
 }
 
-// reply sends an error to an address without a session.
-func (u *udpServer) reply(addr netip.AddrPort, d *disconnect) {
+// reply sends an error to an address without a session, for a datagram of
+// n bytes: cut to fit in n bytes, and within the address's reply rate.
+func (u *udpServer) reply(addr netip.AddrPort, d *disconnect, n int) {
 	if d.err == nil {
 		return
 	}
-	b := append(shared.AppendError(nil, d.err.Code, d.err.Message), '\n')
-	_, _ = u.pc.WriteToUDPAddrPort(b, addr)
+	if b := u.srv.udpGate.errorReply(u.out[:0], addr, d.err, n); b != nil {
+		u.out = b
+		_, _ = u.pc.WriteToUDPAddrPort(b, addr)
+	}
 }
 
 // sweep ends the sessions that have been silent for the idle timeout, and
@@ -271,6 +317,7 @@ func (u *udpServer) writeLoop(us *udpSession, s *session) {
 			us.ended = true
 			u.srv.metrics.connsUDP.Add(-1)
 			u.srv.end(s)
+			us.lease.Release()
 			us.mu.Unlock()
 			close(us.done)
 			s.finish()

@@ -61,7 +61,17 @@ func (g *udpGate) checkHello(dst []byte, addr netip.AddrPort, cookie string, n i
 // errorReply appends to dst the error pe for a datagram of n bytes from
 // addr, cut to fit in n bytes with its line break; nil when even the code
 // does not fit or the address has no replies left.
+//
+// Without a cookie (NoCookie: sources are trusted) the error is not cut: a
+// hello opens a session, whose replies are larger than it anyway, so
+// cutting errors would protect nobody and only hide what went wrong.
 func (g *udpGate) errorReply(dst []byte, addr netip.AddrPort, pe *shared.ProtocolError, n int) []byte {
+	if g.cookies == nil {
+		if !g.replies.Allow(addr.Addr()) {
+			return nil
+		}
+		return append(shared.AppendError(dst, pe.Code, pe.Message), '\n')
+	}
 	b, ok := shared.AppendErrorWithin(dst, pe.Code, pe.Message, n-1)
 	if !ok || !g.replies.Allow(addr.Addr()) {
 		return nil
@@ -80,4 +90,14 @@ func refuseConn(c net.Conn, pe *shared.ProtocolError) {
 	_ = c.SetWriteDeadline(time.Now().Add(refuseTimeout))
 	_, _ = c.Write(append(shared.AppendError(nil, pe.Code, pe.Message), '\n'))
 	_ = c.Close()
+}
+
+// helloCookie returns the cookie a hello echoes ("" when it has none).
+// Verify compares it without keeping it, so the conversion need not copy
+// for long; a hello comes once per session.
+func helloCookie(m *shared.ClientMessage) string {
+	if !m.HasCookie {
+		return ""
+	}
+	return string(m.Cookie)
 }

@@ -157,14 +157,26 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the gateway is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	// The HTTP listener counted the connection against its source
+	// (LimitListener); a WebSocket also counts against the gateway's total,
+	// as a TCP connection does. A refusal is said in the protocol's own
+	// words, which a browser can read, then closed with 1013 (try again).
+	lease, admitErr := srv.adm.AdmitTotal()
 	c, rw, _, err := h.up.Upgrade(r, w)
 	if err != nil {
 		// The upgrader has answered with an HTTP error.
 		if c != nil {
 			c.Close()
 		}
+		lease.Release()
 		return
 	}
+	if le := (*LimitError)(nil); errors.As(admitErr, &le) {
+		srv.rlog.Info("ws_refused", "websocket refused", "remote", c.RemoteAddr().String(), "err", admitErr)
+		refuseWS(c, wsRefusal(le))
+		return
+	}
+	c = &leasedConn{Conn: c, lease: lease}
 	// Bytes the client sent right after its request are in the HTTP
 	// server's reader; otherwise it is dropped with everything else of the
 	// HTTP connection, so an idle WebSocket holds no buffer.
@@ -243,6 +255,7 @@ type wsConn struct {
 	buf []byte // the message being read; nil between messages
 
 	idle  time.Duration      // after the hello: read deadline renewed by each frame
+	msgTO time.Duration      // after the hello: a started message must end within this
 	allow func() *disconnect // after the hello: the session's rate limit
 
 	mu      sync.Mutex
@@ -356,6 +369,13 @@ func (wc *wsConn) next() ([]byte, error) {
 			}
 			continue
 		}
+		// A started message must end within the message timeout, so
+		// that a client cannot hold a MaxMessageBytes buffer by sending
+		// most of it and stopping (the idle deadline is renewed by any
+		// frame, continuations included).
+		if wc.msgTO > 0 && wc.msgTO < wc.idle {
+			_ = wc.c.SetReadDeadline(time.Now().Add(wc.msgTO))
+		}
 		// Grow the buffer as bytes arrive, not on the declared length.
 		b := wc.buf[:0]
 		if b == nil {
@@ -373,8 +393,15 @@ func (wc *wsConn) next() ([]byte, error) {
 				break
 			}
 			if err != nil {
+				wc.buf = b
+				if wc.msgTO > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+					return nil, errMessageTimeout
+				}
 				return nil, err
 			}
+		}
+		if wc.msgTO > 0 && wc.msgTO < wc.idle {
+			_ = wc.c.SetReadDeadline(time.Now().Add(wc.idle))
 		}
 		wc.buf = b
 		if h.OpCode == ws.OpBinary {
@@ -444,6 +471,8 @@ func wsReadError(err error) *disconnect {
 			err: &shared.ProtocolError{Code: shared.CodeInvalidUTF8, Message: "a text frame is not valid UTF-8"}}
 	case errors.Is(err, errBinary):
 		return &disconnect{reason: reasonProtocol, code: ws.StatusUnsupportedData, err: errBinaryFrame}
+	case errors.Is(err, errMessageTimeout):
+		return protocolDisconnect(errMessageTimeoutPE)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return protocolDisconnect(&shared.ProtocolError{Code: shared.CodeHelloTimeout, Message: "no hello in time"})
 	case errors.As(err, &perr):
@@ -505,6 +534,7 @@ func (srv *Server) wsHello(c net.Conn, pending *bufio.Reader, cfg WSConfig) (*ws
 	wc.release()
 	// From now on any frame, a pong included, proves the client is there.
 	wc.idle = 2 * cfg.Ping
+	wc.msgTO = srv.cfg.MessageTimeout
 	_ = c.SetReadDeadline(time.Now().Add(wc.idle))
 	wc.mu.Lock()
 	wc.onCtl = s.signal

@@ -11,9 +11,9 @@ import (
 // countEmitter counts what the state machine emits, to benchmark it alone.
 type countEmitter struct{ notes, states int }
 
-func (c *countEmitter) notify(*user, int64, bool)           { c.notes++ }
-func (c *countEmitter) session(string, shared.SessionState) { c.states++ }
-func (c *countEmitter) askSync(string)                      {}
+func (c *countEmitter) notify(*user, int64, shared.Presence) { c.notes++ }
+func (c *countEmitter) session(string, shared.SessionState)  { c.states++ }
+func (c *countEmitter) askSync(string)                       {}
 
 // BenchmarkIndexChurn measures the presence index: users with 20 friends
 // among 10,000 come online (with a snapshot) and go offline, each

@@ -27,6 +27,15 @@
 // lease, resyncs, and the rebuild, whose rule is written once there). Only
 // the ledger decides when a session is told anything.
 //
+// Each user also has a status (DESIGN §2): the one set last, by its
+// gateway's stamp, among the user's open sessions, so it is rebuilt from the
+// resends like the friend lists. Watchers see a user online while they are
+// online and not invisible; going invisible and leaving take one path
+// (index.hide), as do coming online and leaving invisible (index.show).
+// Status changes of a visible user are damped per user, with one heap and
+// one timer in the service's goroutine; last seen is kept in a
+// LastSeenStore.
+//
 // One presence serves a prefix. A second one finds the first through their
 // announcements, logs an error and stands by until the first is gone. What
 // presence accepts from the bus is bounded (Config), so that garbage on an

@@ -35,13 +35,15 @@ type feed struct {
 	change   shared.ChangeV1
 }
 
-func (f *feed) publish(user int64, online bool, why string) {
+func (f *feed) publish(user int64, online bool, status, why string) {
 	now := time.Now()
 	f.last = max(f.last+1, uint64(now.UnixNano()))
 	c := &f.change
-	*c = shared.ChangeV1{UserID: user, Online: online, Status: "offline", Version: f.last, At: now.UTC()}
+	*c = shared.ChangeV1{UserID: user, Online: online, Status: status, Version: f.last, At: now.UTC()}
 	if online {
-		c.Status = "online"
+		if c.Status == "" {
+			c.Status = shared.StatusOnline.String()
+		}
 	} else {
 		c.Reason = why
 	}

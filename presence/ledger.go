@@ -14,11 +14,17 @@ type session struct {
 	friends []int64 // as the session last sent it, sorted
 	hash    uint64  // its part of the gateway's digest
 	gen     uint64  // the sync generation that last repeated it
+	// The status the session last set, and when (its gateway's clock, Unix
+	// nanoseconds; 0 if it never set one).
+	status   shared.Status
+	text     string
+	statusAt int64
 	// During a rebuild: the gateway's view of the session, kept until the
 	// corrections are sent.
-	pending bool
-	ready   bool
-	known   []int64
+	pending     bool
+	ready       bool
+	known       []int64
+	knownStatus []shared.FriendPresence
 }
 
 type gateway struct {
@@ -134,6 +140,7 @@ func (l *ledger) apply(b *shared.Batch, now time.Time) {
 		l.gateways[b.Gateway] = g
 	}
 	g.lastSeen = now
+	l.idx.now = now
 	if now.Sub(g.window) >= time.Second {
 		g.window, g.spent = now, 0
 	}
@@ -146,6 +153,14 @@ func (l *ledger) apply(b *shared.Batch, now time.Time) {
 		return
 	}
 	g.spent += len(b.Events)
+	// A batch holding a resend is applied as one change of statuses: a
+	// resend that repairs lost status events must not show the states in
+	// between. Other batches apply each status as it comes, so that every
+	// change a client makes reaches the watchers (damping aside).
+	if slices.ContainsFunc(b.Events, func(ev shared.Event) bool { return ev.Sync }) {
+		l.idx.beginDefer()
+		defer l.idx.endDefer()
+	}
 	for i := range b.Events {
 		ev := &b.Events[i]
 		switch ev.Type {
@@ -157,6 +172,8 @@ func (l *ledger) apply(b *shared.Batch, now time.Time) {
 				l.removeSession(g, sess)
 				l.idx.why = shared.ReasonClosed
 			}
+		case shared.EventStatus:
+			l.setStatus(g, ev)
 		case shared.EventHeartbeat:
 			l.heartbeat(g, ev, now)
 		case shared.EventSyncBegin:
@@ -177,9 +194,12 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 		l.warn("bad_event", "event without a user or session dropped", "gateway", g.id, "type", ev.Type)
 		return
 	}
-	if len(ev.Friends) > l.lim.friends || len(ev.Known) > l.lim.friends {
+	if len(ev.Friends) > l.lim.friends || len(ev.Known) > l.lim.friends || len(ev.KnownStatus) > l.lim.friends {
 		l.warn("event_too_large", "event with too many friends dropped", "gateway", g.id, "session", ev.Session,
 			"friends", len(ev.Friends), "known", len(ev.Known), "limit", l.lim.friends)
+		return
+	}
+	if ev.Type == shared.EventOpen && !l.validStatus(g, ev) {
 		return
 	}
 	// The batch's slices are reused for the next batch: keep a copy.
@@ -194,12 +214,17 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 			sess.gen = ev.Gen
 		}
 		sess.friends = friends
-		g.digest ^= sess.hash
-		sess.hash = shared.SessionHash(sess.id, friends)
-		g.digest ^= sess.hash
+		if ev.Type == shared.EventOpen {
+			sess.status, sess.text, sess.statusAt = ev.Status, ev.Text, ev.StatusAt
+		}
+		l.rehash(g, sess)
 		l.idx.changed(sess)
+		if u := l.idx.users[sess.user]; u != nil && ev.Type == shared.EventOpen {
+			// A resend may carry a status whose event was lost.
+			l.idx.statusChanged(u)
+		}
 		if ev.Sync {
-			l.report(g, sess, ev.Known, ev.Ready)
+			l.report(g, sess, ev.Known, ev.KnownStatus, ev.Ready)
 		}
 		return
 	}
@@ -208,14 +233,58 @@ func (l *ledger) open(g *gateway, ev *shared.Event) {
 			"gateway", g.id, "limit", l.lim.sessions)
 		return
 	}
-	sess = &session{id: ev.Session, user: ev.User, friends: friends, hash: shared.SessionHash(ev.Session, friends)}
+	sess = &session{id: ev.Session, user: ev.User, friends: friends}
+	if ev.Type == shared.EventOpen {
+		sess.status, sess.text, sess.statusAt = ev.Status, ev.Text, ev.StatusAt
+	}
+	sess.hash = sessionHash(sess)
 	if ev.Sync && ev.Gen == g.gen {
 		sess.gen = ev.Gen
 	}
 	g.sessions[sess.id] = sess
 	g.digest ^= sess.hash
 	l.idx.add(sess)
-	l.report(g, sess, ev.Known, ev.Ready && ev.Sync)
+	l.report(g, sess, ev.Known, ev.KnownStatus, ev.Ready && ev.Sync)
+}
+
+// sessionHash is sess's part of its gateway's digest, as the gateway's
+// shared.SessionSet computes it.
+func sessionHash(sess *session) uint64 {
+	return shared.SessionHash(sess.id, sess.friends) ^ shared.StatusHash(sess.id, sess.status, sess.text, sess.statusAt)
+}
+
+// rehash updates sess's part of g's digest after a change.
+func (l *ledger) rehash(g *gateway, sess *session) {
+	g.digest ^= sess.hash
+	sess.hash = sessionHash(sess)
+	g.digest ^= sess.hash
+}
+
+// validStatus checks an event's status: a gateway checked it already, so
+// one that fails came from something else on the bus.
+func (l *ledger) validStatus(g *gateway, ev *shared.Event) bool {
+	switch {
+	case ev.StatusAt == 0 && (ev.Status != shared.StatusOnline || ev.Text != ""),
+		ev.StatusAt < 0, !ev.Status.Valid(), shared.CheckStatusText(ev.Text) != nil:
+		l.warn("bad_status", "event with a bad status dropped", "gateway", g.id, "type", ev.Type, "session", ev.Session)
+		return false
+	}
+	return true
+}
+
+// setStatus applies a status event. One for a session presence does not
+// hold is dropped: its open was lost, and the heartbeat's digest will say
+// so and bring a resend.
+func (l *ledger) setStatus(g *gateway, ev *shared.Event) {
+	sess := g.sessions[ev.Session]
+	if sess == nil || sess.user != ev.User || ev.StatusAt == 0 || !l.validStatus(g, ev) {
+		return
+	}
+	sess.status, sess.text, sess.statusAt = ev.Status, ev.Text, ev.StatusAt
+	l.rehash(g, sess)
+	if u := l.idx.users[sess.user]; u != nil {
+		l.idx.statusChanged(u)
+	}
 }
 
 func (l *ledger) removeSession(g *gateway, sess *session) {
@@ -238,24 +307,29 @@ func (l *ledger) syncEnd(g *gateway, gen uint64) {
 	if gen != g.gen || gen == 0 {
 		return
 	}
+	l.idx.beginDefer()
 	for _, sess := range g.sessions {
 		if sess.gen != gen {
 			l.removeSession(g, sess)
 		}
 	}
+	l.idx.endDefer()
 	g.gen, g.syncing = 0, false
 }
 
 // dropGateway ends every session of a gateway and forgets it.
 func (l *ledger) dropGateway(g *gateway) {
+	l.idx.beginDefer()
 	for _, sess := range g.sessions {
 		l.removeSession(g, sess)
 	}
+	l.idx.endDefer()
 	delete(l.gateways, g.id)
 }
 
 // expire drops the gateways whose lease ran out, and returns their ids.
 func (l *ledger) expire(now time.Time) []string {
+	l.idx.now = now
 	var gone []string
 	for _, g := range l.gateways {
 		if now.Sub(g.lastSeen) > l.lease {
@@ -309,8 +383,8 @@ func (l *ledger) finishRebuild() {
 		for _, sess := range g.sessions {
 			if sess.pending {
 				sess.pending = false
-				l.correct(g, sess, sess.known, sess.ready)
-				sess.known = nil
+				l.correct(g, sess, sess.known, sess.knownStatus, sess.ready)
+				sess.known, sess.knownStatus = nil, nil
 			}
 		}
 	}
@@ -319,20 +393,21 @@ func (l *ledger) finishRebuild() {
 // report sends a session its corrections given what its gateway says it was
 // told (known) and whether it had ready; during a rebuild it keeps them for
 // finishRebuild instead, the latest resend's view replacing an earlier one.
-func (l *ledger) report(g *gateway, sess *session, known []int64, ready bool) {
+func (l *ledger) report(g *gateway, sess *session, known []int64, knownStatus []shared.FriendPresence, ready bool) {
 	if l.rebuilding {
 		sess.pending, sess.ready, sess.known = true, ready, slices.Clone(known)
+		sess.knownStatus = slices.Clone(knownStatus)
 		return
 	}
-	l.correct(g, sess, known, ready)
+	l.correct(g, sess, known, knownStatus, ready)
 }
 
 // correct sends a session the difference between what its gateway says it
 // was told (known: friends online) and the truth. A session that is not ready
 // always gets a message, since that message makes its gateway send ready.
 // Only report and finishRebuild call it.
-func (l *ledger) correct(g *gateway, sess *session, known []int64, ready bool) {
-	st, ok := l.idx.snapshot(sess.id, sess.user, known)
+func (l *ledger) correct(g *gateway, sess *session, known []int64, knownStatus []shared.FriendPresence, ready bool) {
+	st, ok := l.idx.snapshot(sess.id, sess.user, known, knownStatus)
 	if !ok || ready && len(st.Online) == 0 && len(st.Offline) == 0 {
 		return
 	}

@@ -3,6 +3,8 @@ package presence
 import (
 	"time"
 
+	"github.com/alo-presence/alo/shared"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -90,18 +92,31 @@ type observer struct {
 	feed *feed
 }
 
-// transition hears that u went online or offline, for the reason given.
-func (o *observer) transition(u *user, online bool, why string) {
-	if o == nil {
+// show hears that u comes online for the watchers (quiet during a
+// rebuild: the index does not call it then).
+func (o *observer) show(x *index, u *user) {
+	if o == nil || x.quiet {
 		return
 	}
-	if online {
-		o.m.transitions[1].Inc()
-	} else {
-		o.m.transitions[0].Inc()
+	o.m.transitions[1].Inc()
+	if o.feed != nil {
+		o.feed.publish(u.id, true, u.sentStatus.String(), "")
+	}
+}
+
+// hide hears that u goes offline for the watchers: the reason is the
+// ledger's (x.why), or invisible when that is what hid u.
+func (o *observer) hide(x *index, u *user) {
+	if o == nil || x.quiet {
+		return
+	}
+	o.m.transitions[0].Inc()
+	why := x.why
+	if u.status == shared.StatusInvisible && len(u.sessions) > 0 {
+		why = shared.ReasonInvisible
 	}
 	if o.feed != nil {
-		o.feed.publish(u.id, online, why)
+		o.feed.publish(u.id, false, "offline", why)
 	}
 }
 

@@ -1,6 +1,8 @@
 package presence
 
 import (
+	"slices"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/alo-presence/alo/shared"
@@ -41,9 +43,9 @@ func (p *publisher) limit() int {
 	return n
 }
 
-func (p *publisher) notify(to *user, about int64, online bool) {
+func (p *publisher) notify(to *user, about int64, pr shared.Presence) {
 	p.end()
-	p.buf = shared.AppendState(p.buf[:0], about, online)
+	p.buf = shared.AppendPresence(p.buf[:0], about, pr)
 	p.publish(to.subject, p.buf)
 	p.count(countNotification)
 }
@@ -86,6 +88,7 @@ func (p *publisher) add(st *shared.SessionState, soft, hard int) {
 		half := n / 2
 		first := shared.SessionState{Session: st.Session, Online: all[:min(half, on)], Offline: all[min(half, on):half]}
 		second := shared.SessionState{Session: st.Session, Online: all[min(half, on):on], Offline: all[max(half, on):]}
+		first.Rich, second.Rich = richFor(st.Rich, &first), richFor(st.Rich, &second)
 		p.add(&first, soft, hard)
 		p.add(&second, soft, hard)
 		return
@@ -120,4 +123,15 @@ func (p *publisher) publish(subject string, data []byte) {
 	if err := p.nc.Publish(subject, data); err != nil {
 		p.log.Warn("publish_failed", "publish failed", "subject", subject, "bytes", len(data), "err", err)
 	}
+}
+
+// richFor returns the entries of rich for the ids of part, in order.
+func richFor(rich []shared.FriendPresence, part *shared.SessionState) []shared.FriendPresence {
+	var out []shared.FriendPresence
+	for _, f := range rich {
+		if slices.Contains(part.Online, f.User) || slices.Contains(part.Offline, f.User) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -40,6 +40,19 @@ type Config struct {
 	// so that two presences on one prefix can tell each other apart.
 	// Default: "p-" and random hex, new at each start.
 	Instance string
+	// StatusInterval is the flap damping of status changes: after one of a
+	// user's status or text changes reaches the watchers, the next waits
+	// until this much time has passed, and then only the latest state is
+	// sent. Coming online and going offline (invisible included) are never
+	// held. Default DefaultStatusInterval (1s); negative means no damping.
+	StatusInterval time.Duration
+	// LastSeen keeps users' last seen. Default: a MemoryLastSeen, lost at
+	// a restart, unless LastSeenBucket is set.
+	LastSeen LastSeenStore
+	// LastSeenBucket, when set and LastSeen is not, keeps last seen in
+	// this JetStream KV bucket (created if absent), so that it survives a
+	// restart. Default "": memory only.
+	LastSeenBucket string
 
 	// The bounds below are what presence accepts from the bus, so that
 	// forged or garbage traffic (with NATS permissions off) costs bounded
@@ -73,6 +86,10 @@ type Config struct {
 	ChangesStream ChangesStream
 }
 
+// DefaultStatusInterval is Config.StatusInterval's default: at most one
+// status message per user a second.
+const DefaultStatusInterval = time.Second
+
 // The defaults of Config's bounds.
 const (
 	DefaultMaxGateways        = 1024
@@ -98,6 +115,15 @@ func (c Config) withDefaults() Config {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		c.Instance = "p-" + hex.EncodeToString(b[:])
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = DefaultStatusInterval
+	}
+	if c.StatusInterval < 0 {
+		c.StatusInterval = 0
+	}
+	if c.LastSeen == nil && c.LastSeenBucket == "" {
+		c.LastSeen = NewMemoryLastSeen(0)
 	}
 	if c.MaxGateways == 0 {
 		c.MaxGateways = DefaultMaxGateways
@@ -185,6 +211,14 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.ensureStream(ctx); err != nil {
 		return err
 	}
+	if s.cfg.LastSeen == nil {
+		store, err := openKVLastSeen(ctx, s.nc, s.cfg.LastSeenBucket, s.rlog)
+		if err != nil {
+			return err
+		}
+		defer store.close()
+		s.cfg.LastSeen = store
+	}
 	msgs := make(chan *nats.Msg, s.cfg.Queue)
 	sub, err := s.nc.ChanSubscribe(s.subjects.AllEvents(), msgs)
 	if err != nil {
@@ -228,7 +262,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// begin starts serving from an empty state, as at a start: announce,
 	// and collect the gateways' resends for the rebuild window.
 	begin := func(rebuildFor time.Duration) {
-		st = newLedger(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
+		st = s.newLedger(out)
 		st.log = s.rlog
 		st.idx.obs = s.obs
 		st.lim = limits{s.cfg.MaxGateways, s.cfg.MaxGatewaySessions, s.cfg.MaxFriends, s.cfg.MaxEventsPerSecond}
@@ -241,6 +275,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(max(s.cfg.Lease/4, time.Millisecond))
 	defer tick.Stop()
+	// damp fires when the first damped status change is due: one timer for
+	// every user's, reset after each step to the head of the index's queue.
+	damp := time.NewTimer(time.Hour)
+	defer damp.Stop()
+	dampAt := time.Time{}
 
 	begin(s.cfg.Rebuild)
 	s.log.Info("presence running", "instance", s.me.Instance, "policy", s.cfg.Policy.String(),
@@ -265,7 +304,7 @@ func (s *Service) Run(ctx context.Context) error {
 						"instance", s.me.Instance, "other", other.Instance, "other_started", other.Started)
 					s.standby.Store(true)
 					out.mute = true
-					st = newLedger(s.cfg.Policy, s.subjects, s.cfg.Lease, out) // forget; rebuilt on takeover
+					st = s.newLedger(out) // forget; rebuilt on takeover
 				}
 			} else if !s.standby.Load() {
 				s.dupLog.Error("duplicate_presence", "another presence started on this prefix; it stands by",
@@ -316,6 +355,11 @@ func (s *Service) Run(ctx context.Context) error {
 				s.metrics.rebuild.Set(time.Since(started).Seconds())
 				s.log.Info("rebuild done", "users", len(st.idx.users), "gateways", len(st.gateways))
 			}
+		case <-damp.C:
+			dampAt = time.Time{}
+			st.idx.now = time.Now()
+			st.idx.flushDamped()
+			out.end()
 		case <-reconnected:
 			if s.standby.Load() {
 				continue
@@ -354,11 +398,23 @@ func (s *Service) Run(ctx context.Context) error {
 				s.announce(inbox)
 			}
 		}
+		if due, ok := st.idx.nextDamped(); ok && !due.Equal(dampAt) {
+			dampAt = due
+			damp.Reset(max(time.Until(due), 0))
+		}
 		s.mu.Lock()
 		s.stats = st.stats()
 		s.metrics.state(s.stats)
 		s.mu.Unlock()
 	}
+}
+
+// newLedger returns an empty state for the service's configuration.
+func (s *Service) newLedger(out emitter) *ledger {
+	l := newLedger(s.cfg.Policy, s.subjects, s.cfg.Lease, out)
+	l.idx.damp = s.cfg.StatusInterval
+	l.idx.lastSeen = s.cfg.LastSeen
+	return l
 }
 
 // peer decodes another presence's announcement, or answer, from m. Our own

@@ -171,7 +171,15 @@ func (s *Service) serveRequest(st *ledger, out *publisher, req backendRequest) {
 	for i, id := range req.query {
 		p := shared.UserPresenceV1{UserID: id}
 		if u := st.idx.users[id]; u != nil {
-			p.Online, p.Status, p.Sessions = true, "online", len(u.sessions)
+			// Online as watchers see it; the status as it is (a backend
+			// may know a user is invisible).
+			p.Online, p.Status, p.Text, p.Sessions = u.shown, u.status.String(), u.text, len(u.sessions)
+		}
+		if !p.Online {
+			if t, ok := st.idx.lastSeen.LastSeen(id); ok {
+				at := t.UTC()
+				p.LastSeen = &at
+			}
 		}
 		resp.Users[i] = p
 	}

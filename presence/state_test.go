@@ -20,9 +20,10 @@ import (
 // gateway deaths and expiries, resyncs and presence restarts. A model plays
 // the gateways: it knows the true sessions and applies what presence emits
 // to each session's view, as a gateway would. Whenever the system should have
-// converged, every ready session's view of each friend must match the truth;
-// while no event was lost, no session may be told the same state twice
-// about a friend it kept listing.
+// converged, every ready session's view of each friend must match the truth,
+// status and text included (an invisible friend is offline); while no event
+// was lost, no session may be told the same state twice about a friend it
+// kept listing, nor an online friend offline.
 
 type mSession struct {
 	id      string
@@ -31,6 +32,17 @@ type mSession struct {
 	ready   bool
 	view    map[int64]bool // friend → last state told
 	fresh   map[int64]bool // told since last (re)listed: a repeat would be a duplicate
+	// told is the status and text last told of each friend told online.
+	told map[int64]statusText
+	// The status the session set, and when (0: never).
+	status   shared.Status
+	text     string
+	statusAt int64
+}
+
+type statusText struct {
+	status shared.Status
+	text   string
 }
 
 type mGateway struct {
@@ -52,19 +64,38 @@ type model struct {
 	syncs    map[string]bool // resyncs asked for and not yet done
 	lossy    bool            // an event was lost since the last full resync
 	log      []string
+	stamp    int64 // the gateways' clock for statuses, shared as NTP would make it
+	// flushing is set while damped status changes go out: one may repeat
+	// what a session's snapshot, taken meanwhile, already said (harmless,
+	// and presence cannot know per session).
+	flushing bool
 }
 
-func (m *model) notify(to *user, about int64, online bool) {
+// flushDamped sends the damped status changes due by now.
+func (m *model) flushDamped() {
+	m.flushing = true
+	m.log = append(m.log, "flush damped")
+	m.st.idx.now = m.now
+	m.st.idx.flushDamped()
+	m.flushing = false
+}
+
+// modelDamp is the damping the model runs presence with.
+const modelDamp = 300 * time.Millisecond
+
+func (m *model) notify(to *user, about int64, p shared.Presence) {
+	m.log = append(m.log, fmt.Sprintf("  notify %d: %s", to.id, shared.AppendPresence(nil, about, p)))
 	for _, g := range m.gateways {
 		for _, s := range g.sessions {
 			if s.user == to.id && s.ready {
-				m.tell(s, about, online)
+				m.tell(s, about, p)
 			}
 		}
 	}
 }
 
 func (m *model) session(gw string, st shared.SessionState) {
+	m.log = append(m.log, fmt.Sprintf("  session %s: %+v", gw, st))
 	g := m.gateways[gw]
 	if g == nil {
 		return
@@ -74,30 +105,37 @@ func (m *model) session(gw string, st shared.SessionState) {
 		return
 	}
 	for _, f := range st.Online {
-		m.tell(s, f, true)
+		m.tell(s, f, st.Presence(f, true))
 	}
 	for _, f := range st.Offline {
-		m.tell(s, f, false)
+		m.tell(s, f, st.Presence(f, false))
 	}
 	s.ready = true
 }
 
 func (m *model) askSync(gw string) { m.syncs[gw] = true }
 
-func (m *model) tell(s *mSession, about int64, online bool) {
+func (m *model) tell(s *mSession, about int64, p shared.Presence) {
+	online := p.Online
 	if !online && !m.lossy && shared.Contains(s.friends, about) {
 		// Presence knows everything the gateways hold: an offline about
 		// a friend this session may see online is false.
-		on, friends := m.truth()
+		on, friends, _ := m.truth()
 		if on[about] && (m.policy == PolicyWatchers || shared.Contains(friends[about], s.user)) {
 			m.t.Fatalf("session %s of %d told %d offline, but it is online\n%s", s.id, s.user, about, m.history())
 		}
 	}
-	if !m.lossy && s.fresh[about] && s.view[about] == online && shared.Contains(s.friends, about) {
-		m.t.Fatalf("session %s of %d told %d online=%v twice\n%s", s.id, s.user, about, online, m.history())
+	st := statusText{p.Status, p.Text}
+	if !m.lossy && !(m.flushing && online) && s.fresh[about] && s.view[about] == online && (!online || s.told[about] == st) && shared.Contains(s.friends, about) {
+		m.t.Fatalf("session %s of %d told %d online=%v %v twice\n%s", s.id, s.user, about, online, st, m.history())
 	}
 	s.view[about] = online
 	s.fresh[about] = true
+	if online {
+		s.told[about] = st
+	} else {
+		delete(s.told, about)
+	}
 }
 
 func (m *model) history() string {
@@ -144,8 +182,15 @@ func (m *model) resyncEvents(g *mGateway) []shared.Event {
 			}
 		}
 		slices.Sort(known)
+		var told []shared.FriendPresence
+		for _, f := range known {
+			if st := s.told[f]; st != (statusText{}) {
+				told = append(told, shared.FriendPresence{User: f, Status: st.status, Text: st.text})
+			}
+		}
 		evs = append(evs, shared.Event{Type: shared.EventOpen, Sync: true, Gen: g.gen, Session: s.id,
-			User: s.user, Friends: slices.Clone(s.friends), Known: known, Ready: s.ready})
+			User: s.user, Friends: slices.Clone(s.friends), Known: known, KnownStatus: told, Ready: s.ready,
+			Status: s.status, Text: s.text, StatusAt: s.statusAt})
 	}
 	return append(evs, shared.Event{Type: shared.EventSyncEnd, Gen: g.gen})
 }
@@ -179,8 +224,9 @@ func (m *model) step() {
 		}
 	case r < 95: // presence restarts: everything is rebuilt from the gateways
 		m.restart()
-	default: // the clock moves a little
+	default: // the clock moves a little, and damped statuses may go out
 		m.now = m.now.Add(100 * time.Millisecond)
+		m.flushDamped()
 	}
 }
 
@@ -197,19 +243,36 @@ func (m *model) live(g *mGateway, r int) {
 	case r < 35 || len(sessions) == 0: // open
 		g.next++
 		s := &mSession{id: fmt.Sprintf("%s-%d", g.boot, g.next), user: 1 + m.rng.Int64N(6),
-			view: map[int64]bool{}, fresh: map[int64]bool{}}
+			view: map[int64]bool{}, fresh: map[int64]bool{}, told: map[int64]statusText{}}
 		s.friends = shared.NormalizeFriends(m.randomFriends(), s.user)
+		ev := shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: slices.Clone(s.friends)}
+		if m.rng.IntN(4) == 0 { // a hello with a status
+			m.setStatus(s)
+			ev.Status, ev.Text, ev.StatusAt = s.status, s.text, s.statusAt
+		}
 		g.sessions[s.id] = s
-		m.send(g, lose, shared.Event{Type: shared.EventOpen, Session: s.id, User: s.user, Friends: slices.Clone(s.friends)})
+		m.send(g, lose, ev)
 	case r < 60: // close
 		s := sessions[m.rng.IntN(len(sessions))]
 		delete(g.sessions, s.id)
 		m.send(g, lose, shared.Event{Type: shared.EventClose, Session: s.id, User: s.user})
+	case r < 70: // status
+		s := sessions[m.rng.IntN(len(sessions))]
+		m.setStatus(s)
+		m.send(g, lose, shared.Event{Type: shared.EventStatus, Session: s.id, User: s.user, Status: s.status, Text: s.text, StatusAt: s.statusAt})
 	case r < 80: // friend-list update
 		s := sessions[m.rng.IntN(len(sessions))]
 		s.friends = shared.NormalizeFriends(m.randomFriends(), s.user)
 		m.send(g, lose, shared.Event{Type: shared.EventUpdate, Session: s.id, User: s.user, Friends: slices.Clone(s.friends)})
 	}
+}
+
+// setStatus gives s a random status, set now.
+func (m *model) setStatus(s *mSession) {
+	m.stamp++
+	s.status = shared.Status(m.rng.IntN(4))
+	s.text = []string{"", "", "a", "b"}[m.rng.IntN(4)]
+	s.statusAt = m.stamp
 }
 
 func (m *model) heartbeats() {
@@ -237,6 +300,7 @@ func (m *model) heartbeats() {
 func (m *model) restart() {
 	m.log = append(m.log, "presence restart")
 	m.st = newLedger(m.policy, m.st.idx.subjects, m.st.lease, m)
+	m.st.idx.damp = modelDamp
 	m.st.beginRebuild()
 	m.syncs = map[string]bool{}
 	type resend struct {
@@ -299,31 +363,46 @@ func (m *model) settle() {
 			break
 		}
 	}
+	// Damped status changes go out once their interval has passed.
+	m.now = m.now.Add(modelDamp + time.Millisecond)
+	m.flushDamped()
 	m.lossy = false
 }
 
-// truth returns who is online and each online user's friends: the union of
-// the lists of their sessions.
-func (m *model) truth() (map[int64]bool, map[int64][]int64) {
+// truth returns who watchers see online (online and not invisible), each
+// online user's friends (the union of the lists of their sessions), and the
+// status of each: the one set last among their sessions.
+func (m *model) truth() (map[int64]bool, map[int64][]int64, map[int64]statusText) {
 	online := map[int64]bool{}
 	friends := map[int64][]int64{}
+	last := map[int64]*mSession{}
 	for _, g := range m.gateways {
 		for _, s := range g.sessions {
 			online[s.user] = true
 			friends[s.user] = append(friends[s.user], s.friends...)
+			if b := last[s.user]; s.statusAt != 0 && (b == nil || s.statusAt > b.statusAt) {
+				last[s.user] = s
+			}
+		}
+	}
+	status := map[int64]statusText{}
+	for u, s := range last {
+		status[u] = statusText{s.status, s.text}
+		if s.status == shared.StatusInvisible {
+			delete(online, u)
 		}
 	}
 	for u, f := range friends {
 		slices.Sort(f)
 		friends[u] = slices.Compact(f)
 	}
-	return online, friends
+	return online, friends, status
 }
 
 // forget clears the duplicate check for friends that left a user's list: a
 // later message about them is news again.
 func (m *model) forget() {
-	_, friends := m.truth()
+	_, friends, _ := m.truth()
 	for _, g := range m.gateways {
 		for _, s := range g.sessions {
 			for f := range s.fresh {
@@ -338,7 +417,7 @@ func (m *model) forget() {
 
 // check compares every session's view with the truth.
 func (m *model) check() {
-	online, friends := m.truth()
+	online, friends, status := m.truth()
 	for _, g := range m.gateways {
 		for _, s := range g.sessions {
 			if !s.ready {
@@ -349,6 +428,10 @@ func (m *model) check() {
 				if s.view[f] != want {
 					m.t.Fatalf("session %s of %d (friends %v) believes %d online=%v, truth %v\n%s",
 						s.id, s.user, friends[s.user], f, s.view[f], want, m.history())
+				}
+				if want && s.told[f] != status[f] {
+					m.t.Fatalf("session %s of %d believes %d has status %v, truth %v\n%s",
+						s.id, s.user, f, s.told[f], status[f], m.history())
 				}
 			}
 		}
@@ -365,6 +448,7 @@ func TestStateMachineProperty(t *testing.T) {
 			m := &model{t: t, rng: rand.New(rand.NewPCG(seed, uint64(policy))), policy: policy,
 				now: time.Unix(0, 0), gateways: map[string]*mGateway{}, syncs: map[string]bool{}}
 			m.st = newLedger(policy, shared.MustSubjects(""), time.Second, m)
+			m.st.idx.damp = modelDamp
 			for i := range 3 {
 				id := fmt.Sprintf("g%d", i)
 				m.gateways[id] = &mGateway{id: id, boot: id + "b", sessions: map[string]*mSession{}}
@@ -392,8 +476,8 @@ type recorder struct {
 	states []shared.SessionState
 }
 
-func (r *recorder) notify(to *user, about int64, online bool) {
-	r.notes = append(r.notes, fmt.Sprintf("%d:%d=%v", to.id, about, online))
+func (r *recorder) notify(to *user, about int64, p shared.Presence) {
+	r.notes = append(r.notes, fmt.Sprintf("%d:%s", to.id, shared.AppendPresence(nil, about, p)))
 }
 func (r *recorder) session(_ string, st shared.SessionState) { r.states = append(r.states, st) }
 func (r *recorder) askSync(string)                           {}

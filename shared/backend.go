@@ -37,15 +37,19 @@ type QueryResponseV1 struct {
 	Users []UserPresenceV1 `json:"users"`
 }
 
-// UserPresenceV1 is one user as presence sees them. A user presence does not
-// know is offline with no sessions. Status is "online" for an online user
-// (statuses beyond it are not served yet), empty when offline.
+// UserPresenceV1 is one user as presence sees them. Online is what watchers
+// see: false for an invisible user. Status and Text are the user's while
+// they have a session ("invisible" included: a backend may know it), empty
+// otherwise. LastSeen is the last online → offline transition, when known,
+// for a user not online. A user presence does not know is offline with no
+// sessions.
 type UserPresenceV1 struct {
-	UserID   int64  `json:"user_id"`
-	Online   bool   `json:"online"`
-	Status   string `json:"status,omitempty"`
-	Text     string `json:"text,omitempty"`
-	Sessions int    `json:"sessions"`
+	UserID   int64      `json:"user_id"`
+	Online   bool       `json:"online"`
+	Status   string     `json:"status,omitempty"`
+	Text     string     `json:"text,omitempty"`
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	Sessions int        `json:"sessions"`
 }
 
 // KickRequestV1 ends every session of a user, on every gateway: each gets

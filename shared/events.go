@@ -1,6 +1,7 @@
 package shared
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"time"
@@ -28,6 +29,10 @@ const (
 	// EventSyncEnd ends a resend: sessions not repeated since the matching
 	// EventSyncBegin are gone.
 	EventSyncEnd EventType = "sync_end"
+	// EventStatus sets the status and text of the session's user, as set
+	// by that session at StatusAt (DESIGN §2: the user's status is the one
+	// set last by any of their open sessions).
+	EventStatus EventType = "status"
 	// EventBye says the gateway is shutting down cleanly, after closing its
 	// sessions.
 	EventBye EventType = "bye"
@@ -51,6 +56,11 @@ type Event struct {
 	// Known is, in a sync, the friends the session was last told are online,
 	// so presence can send exactly the corrections it needs.
 	Known []int64 `json:"known,omitempty"`
+	// KnownStatus is, in a sync, the friends of Known whose last state the
+	// session was told carried a status or text, with them (LastSeen
+	// unused), sorted by user id, so presence can correct a status that
+	// changed while it could not tell anyone.
+	KnownStatus []FriendPresence `json:"known_status,omitempty"`
 	// Ready is, in a sync, whether the session was already sent ready.
 	Ready bool `json:"ready,omitempty"`
 	// Sync marks an open that belongs to a resend.
@@ -63,6 +73,15 @@ type Event struct {
 	// Reason is, on a close, why the session ended (Reason* in backend.go),
 	// for the change feed.
 	Reason string `json:"reason,omitempty"`
+	// Status, Text and StatusAt are, in status and in open (hello or
+	// resync), the status the session last set and when: Unix nanoseconds
+	// on its gateway's clock, 0 if the session never set one (then Status
+	// and Text are empty). Presence takes, for each user, the status of
+	// the open session that set one last by StatusAt, so any resend order
+	// rebuilds the same status.
+	Status   Status `json:"status,omitempty"`
+	Text     string `json:"text,omitempty"`
+	StatusAt int64  `json:"status_at,omitempty"`
 }
 
 // Control is the payload of a Gateway message.
@@ -82,6 +101,33 @@ type SessionState struct {
 	Session string  `json:"sid"`
 	Online  []int64 `json:"online,omitempty"`
 	Offline []int64 `json:"offline,omitempty"`
+	// Rich is, for the ids of Online and Offline whose state message has
+	// more than online (a status, a text, a last seen), that more, sorted
+	// by user id. An id without an entry is plain.
+	Rich []FriendPresence `json:"rich,omitempty"`
+}
+
+// FriendPresence is what a SessionState says of one friend beyond online.
+type FriendPresence struct {
+	User     int64  `json:"user_id"`
+	Status   Status `json:"status,omitempty"`
+	Text     string `json:"text,omitempty"`
+	LastSeen int64  `json:"last_seen,omitempty"` // Unix seconds
+}
+
+// Presence returns the state message's fields for friend id, online or not.
+func (st *SessionState) Presence(id int64, online bool) Presence {
+	p := Presence{Online: online}
+	i, found := slices.BinarySearchFunc(st.Rich, id, func(f FriendPresence, id int64) int { return cmp.Compare(f.User, id) })
+	if found {
+		f := &st.Rich[i]
+		if online {
+			p.Status, p.Text = f.Status, f.Text
+		} else {
+			p.LastSeen = f.LastSeen
+		}
+	}
+	return p
 }
 
 // MarshalBatch encodes a batch for the wire.
@@ -128,6 +174,33 @@ func SessionHash(session string, friends []int64) uint64 {
 	return h
 }
 
+// StatusHash is a session's status's contribution to its gateway's digest,
+// XORed with its SessionHash: 0 for a session that never set a status, so a
+// v1 session's part is unchanged, and otherwise the FNV-1a hash of the
+// session id, the status name, the text and the time it was set, so a lost
+// status event shows as a lost update does.
+func StatusHash(session string, status Status, text string, at int64) uint64 {
+	if at == 0 {
+		return 0
+	}
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	add := func(s string) {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * prime
+		}
+		h = (h ^ 0xff) * prime // a separator no UTF-8 string holds
+	}
+	add("status")
+	add(session)
+	add(status.String())
+	add(text)
+	for shift := 56; shift >= 0; shift -= 8 {
+		h = (h ^ uint64(byte(at>>shift))) * prime
+	}
+	return h
+}
+
 // NormalizeFriends sorts ids, drops duplicates and self, in place, and
 // returns the shortened slice.
 func NormalizeFriends(ids []int64, self int64) []int64 {
@@ -149,25 +222,38 @@ func Contains(sorted []int64, id int64) bool {
 // heartbeats describe it. Apply each event as it is published; Heartbeat
 // states the count and digest that presence should hold too.
 type SessionSet struct {
-	hashes map[string]uint64
+	hashes map[string]sessionHashes
 	digest uint64
 }
 
+// sessionHashes are a session's two parts of the digest: its friend list's
+// and its status's.
+type sessionHashes struct{ friends, status uint64 }
+
 // Apply records an open (not one of a resync, which announces nothing new),
-// update or close.
+// update, status or close.
 func (s *SessionSet) Apply(ev *Event) {
-	switch {
-	case ev.Type == EventOpen && !ev.Sync, ev.Type == EventUpdate:
-		if s.hashes == nil {
-			s.hashes = make(map[string]uint64)
-		}
-		h := SessionHash(ev.Session, ev.Friends)
-		s.digest ^= s.hashes[ev.Session] ^ h
-		s.hashes[ev.Session] = h
-	case ev.Type == EventClose:
-		s.digest ^= s.hashes[ev.Session]
-		delete(s.hashes, ev.Session)
+	if s.hashes == nil {
+		s.hashes = make(map[string]sessionHashes)
 	}
+	old, known := s.hashes[ev.Session]
+	h := old
+	switch {
+	case ev.Type == EventOpen && !ev.Sync:
+		h = sessionHashes{SessionHash(ev.Session, ev.Friends), StatusHash(ev.Session, ev.Status, ev.Text, ev.StatusAt)}
+	case ev.Type == EventUpdate:
+		h.friends = SessionHash(ev.Session, ev.Friends)
+	case ev.Type == EventStatus && known:
+		h.status = StatusHash(ev.Session, ev.Status, ev.Text, ev.StatusAt)
+	case ev.Type == EventClose:
+		s.digest ^= old.friends ^ old.status
+		delete(s.hashes, ev.Session)
+		return
+	default:
+		return
+	}
+	s.digest ^= old.friends ^ old.status ^ h.friends ^ h.status
+	s.hashes[ev.Session] = h
 }
 
 // Heartbeat returns the heartbeat event for the set.

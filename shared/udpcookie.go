@@ -12,6 +12,7 @@ const (
 	CodeTooManySessions     = "too_many_sessions"      // the user has the most sessions allowed on this gateway
 	CodeFriendsRateLimited  = "friends_rate_limited"   // the user changes friend lists too often; the list was kept
 	CodeFriendUnionTooLarge = "friend_union_too_large" // the user's sessions' lists together name too many users
+	CodeMessageTimeout      = "message_timeout"        // a message was started and not finished within the deadline
 )
 
 // KeyCookie is the member of a UDP hello that echoes the cookie the gateway

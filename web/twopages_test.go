@@ -42,6 +42,27 @@ func TestTwoPages(t *testing.T) {
 	bob.waitFor(online("1")) // in bob's snapshot
 	alice.waitFor(online("2"))
 	alice.waitFor(offline("3"))
+
+	// Status (issue 13): each tab's picker, seen live by the other tab.
+	setStatus := func(c pageCheck, status, text string) {
+		t.Helper()
+		c.eval(`document.getElementById("myStatus").value = "` + status + `";
+			document.getElementById("myText").value = "` + text + `";
+			document.getElementById("setStatus").click()`)
+	}
+	friend := func(id string) string { return `document.querySelector('.friend[data-user="` + id + `"]')` }
+	setStatus(alice, "away", "in a meeting")
+	bob.waitFor(friend("1") + `?.dataset.status === "away" && ` + friend("1") + `.querySelector(".text").textContent.includes("in a meeting")`)
+	setStatus(bob, "dnd", "deep work")
+	alice.waitFor(friend("2") + `?.dataset.status === "dnd" && ` + friend("2") + `.querySelector(".text").textContent.includes("deep work")`)
+	// Invisible: bob sees alice leave, with a last seen; alice still
+	// sees bob; back online is coming online, with the status chosen.
+	setStatus(alice, "invisible", "")
+	bob.waitFor(offline("1") + ` && ` + friend("1") + `.querySelector(".since").textContent.startsWith("last seen")`)
+	setStatus(bob, "dnd", "deep work, still")
+	alice.waitFor(friend("2") + `.querySelector(".text").textContent.includes("still")`)
+	setStatus(alice, "online", "back")
+	bob.waitFor(online("1") + ` && ` + friend("1") + `.dataset.status === "online" && ` + friend("1") + `.querySelector(".text").textContent.includes("back")`)
 	if os.Getenv("ALO_SCREENSHOT_DIR") != "" {
 		// Let the "since" times and the log settle into a still picture.
 		alice.waitFor(`document.querySelectorAll("#log li").length >= 2`)

@@ -49,7 +49,7 @@ func TestSmokeAgainstRealALO(t *testing.T) {
 		}
 	}
 	cmd := exec.Command(filepath.Join(dir, "alo-bench"), "smoke", "--json", "--quiet",
-		"--server-cmd", filepath.Join(dir, "alo")+" --tcp {addr} --http '' --udp '' --log-level warn")
+		"--server-cmd", filepath.Join(dir, "alo")+" --tcp {addr} --http '' --udp '' --log-level warn --max-conns-per-ip 0 --conn-rate-per-ip 0")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	var res struct {

@@ -286,3 +286,35 @@ func TestBinary(t *testing.T) {
 	}
 	out.waitLine(t, "logged out")
 }
+
+// status away in a meeting sets the status, the next hello carries it, and
+// friends' statuses show, plain lines unchanged when a status is plain.
+func TestStatusCommand(t *testing.T) {
+	gw := clienttest.NewGateway(t)
+	p := startProgram(t, "--user", "1", "--friends", "2,3", "--addr", gw.Addr())
+	out := p.out
+	conn := gw.Accept(t)
+	conn.Expect(t, `{"user_id":1,"friends":[2,3]}`)
+	conn.Send(t, `{"user_id":2,"online":true,"status":"away","text":"lunch"}`)
+	conn.Send(t, `{"ready":true,"session":"s1"}`)
+	out.waitLine(t, `online 2 away "lunch"`)
+	out.waitLine(t, "ready session=s1")
+	p.send(t, "status away in a meeting")
+	conn.Expect(t, `{"status":"away","text":"in a meeting"}`)
+	out.waitLine(t, `my-status away "in a meeting"`)
+	p.send(t, "status busy")
+	out.waitLine(t, `error code=command message="usage: status`)
+	conn.Send(t, `{"user_id":2,"online":true,"status":"dnd"}`)
+	out.waitLine(t, "online 2 dnd")
+	conn.Send(t, `{"user_id":2,"online":true}`)
+	out.waitLine(t, "online 2")
+	conn.Send(t, `{"user_id":3,"online":true,"text":"hi"}`)
+	out.waitLine(t, `online 3 "hi"`)
+	p.send(t, "status")
+	out.waitLine(t, "status live online=2,3 offline=")
+	out.waitLine(t, `friend-status 3 "hi"`)
+	// A reconnect's hello carries the status.
+	conn.Close()
+	conn = gw.Accept(t)
+	conn.Expect(t, `{"user_id":1,"friends":[2,3],"status":"away","text":"in a meeting"}`)
+}

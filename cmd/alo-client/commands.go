@@ -5,13 +5,16 @@ import (
 	"strings"
 
 	"github.com/alo-presence/alo/client"
+	"github.com/alo-presence/alo/shared"
 )
 
 const helpText = `  friends 2,5     replace the friend list (friends none: empty it)
   friends         show the friend list and who is online
   add 4 [5 ...]   add friends
   remove 3        remove friends (also: rm)
-  status          show who is online
+  status          show who is online, with their statuses
+  status away in a meeting
+                  set your status (online, away, dnd, invisible) and text
   quit            log out and exit (also: logout, exit, Ctrl-D)
   help            this text`
 
@@ -25,7 +28,22 @@ func execute(line string, c *client.Client, ui *display) (quit bool) {
 	case "help", "?", "h":
 		ui.help()
 	case "status", "s":
-		ui.status()
+		if arg == "" {
+			ui.status()
+			return false
+		}
+		name, text, _ := strings.Cut(arg, " ")
+		st, ok := shared.ParseStatus(strings.ToLower(name))
+		if !ok {
+			ui.commandErrorf("usage: status online|away|dnd|invisible [text]")
+			return false
+		}
+		text = strings.TrimSpace(text)
+		if err := c.SetStatus(st, text); err != nil {
+			ui.commandError(err)
+			return false
+		}
+		ui.ownStatus(st, text)
 	case "friends", "f":
 		if arg == "" {
 			ui.status()

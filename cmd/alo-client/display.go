@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alo-presence/alo/client"
+	"github.com/alo-presence/alo/shared"
 )
 
 // ANSI styles, used only when colour is on.
@@ -123,17 +124,70 @@ func (d *display) event(ev client.Event) {
 
 func (d *display) changes(changes []client.Change) {
 	for _, c := range changes {
+		// Plain lines stay as they were for a plain status: "online 2",
+		// "offline 3"; a status or text follows, "online 2 away \"lunch\"".
 		switch {
 		case !d.color && c.Online:
-			d.printf(c.Time, "online %d", c.UserID)
+			d.printf(c.Time, "online %d%s", c.UserID, plainStatus(c.Status, c.Text))
 		case !d.color:
 			d.printf(c.Time, "offline %d", c.UserID)
 		case c.Online:
-			d.printf(c.Time, "%s %s is online", d.style(green, "●"), d.style(bold, strconv.FormatInt(c.UserID, 10)))
+			d.printf(c.Time, "%s %s is %s", d.style(green, "●"), d.style(bold, strconv.FormatInt(c.UserID, 10)), d.statusWords(c.Status, c.Text))
 		default:
 			d.printf(c.Time, "%s %s went offline", d.style(grey, "○"), d.style(bold, strconv.FormatInt(c.UserID, 10)))
 		}
 	}
+}
+
+// plainStatus is a status as plain output spells it after the id: nothing
+// for plain online.
+func plainStatus(st shared.Status, text string) string {
+	out := ""
+	if st != shared.StatusOnline {
+		out += " " + st.String()
+	}
+	if text != "" {
+		out += " " + strconv.Quote(text)
+	}
+	return out
+}
+
+// statusWords says an online friend's status for people.
+func (d *display) statusWords(st shared.Status, text string) string {
+	words := "online"
+	switch st {
+	case shared.StatusAway:
+		words = d.style(yellow, "away")
+	case shared.StatusDND:
+		words = d.style(red, "busy (do not disturb)")
+	}
+	if text != "" {
+		words += ": " + strconv.Quote(text)
+	}
+	return words
+}
+
+// ownStatus confirms the user's own status.
+func (d *display) ownStatus(st shared.Status, text string) {
+	if !d.color {
+		d.printf(time.Now(), "my-status %s%s", st.String(), plainStatus(shared.StatusOnline, text))
+		return
+	}
+	d.note("your status is now " + st.String() + plainStatus(shared.StatusOnline, text))
+}
+
+// ago says how long ago t was, roughly, as a person would.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min ago"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + " h ago"
+	}
+	return strconv.Itoa(int(d/(24*time.Hour))) + " days ago"
 }
 
 // status prints the compact one-line summary of all friends.
@@ -154,6 +208,11 @@ func (d *display) status() {
 			state = "stale"
 		}
 		d.printf(now, "status %s online=%s offline=%s", state, joinIDs(on), joinIDs(off))
+		for _, f := range friends {
+			if f.Online && (f.Status != shared.StatusOnline || f.Text != "") {
+				d.printf(now, "friend-status %d%s", f.UserID, plainStatus(f.Status, f.Text))
+			}
+		}
 		return
 	}
 	var b strings.Builder
@@ -165,9 +224,15 @@ func (d *display) status() {
 		id := strconv.FormatInt(f.UserID, 10)
 		if f.Online {
 			b.WriteString("  " + d.style(green, "●") + " " + d.style(bold, id))
+			if f.Status != shared.StatusOnline || f.Text != "" {
+				b.WriteString(" " + d.statusWords(f.Status, f.Text))
+			}
 			b.WriteString(d.style(dim, " since "+f.Since.Format("15:04:05")))
 		} else {
 			b.WriteString("  " + d.style(grey, "○ "+id))
+			if !f.LastSeen.IsZero() {
+				b.WriteString(d.style(dim, " last seen "+ago(now, f.LastSeen)))
+			}
 		}
 	}
 	if !d.roster.Live() {

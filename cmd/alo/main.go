@@ -17,6 +17,7 @@ import (
 
 	"github.com/alo-presence/alo/gateway"
 	"github.com/alo-presence/alo/internal/cli"
+	"github.com/alo-presence/alo/internal/devnats"
 	"github.com/alo-presence/alo/presence"
 )
 
@@ -48,6 +49,9 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	var edge cli.EdgeFlags
 	edge.Register(fs, true)
 	debug := cli.DebugFlag(fs)
+	var friendsFlags cli.FriendsFlags
+	friendsFlags.Register(fs, true)
+	dataDir := fs.String("data", "", "`directory` where alo keeps state across restarts: the JetStream store of --friends kv (default: a temporary directory, removed at exit)")
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		pcfg, err := presenceConfig()
 		if err != nil {
@@ -73,6 +77,16 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 		}
 		reg := cli.NewRegistry()
 		pcfg.Metrics, gcfg.Metrics, transports.Metrics = reg, reg, reg
+		if gcfg.Friends == gateway.FriendsKV {
+			if !bus.opts.JetStream { // --nats-config may have set it up already
+				cleanup, err := devnats.EnableJetStream(bus.opts, *dataDir)
+				if err != nil {
+					return err
+				}
+				defer cleanup() // after run, which waits for the server's shutdown
+			}
+			bus.friends = &friendsFlags
+		}
 		return run(ctx, log, bus, pcfg, gcfg, func(ctx context.Context, srv *gateway.Server) error {
 			return transports.Serve(ctx, log, srv, e, *debug, *tcp, httpAddr)
 		})
@@ -88,6 +102,7 @@ func run(ctx context.Context, log *slog.Logger, bus *devNATS, pcfg presence.Conf
 	if err != nil {
 		return err
 	}
+	defer ns.WaitForShutdown() // the JetStream store is written out before it is removed
 	defer ns.Shutdown()
 	if !bus.opts.DontListen {
 		log.Info("listening", "for", "nats", "addr", ns.ClientURL())
@@ -118,6 +133,11 @@ func run(ctx context.Context, log *slog.Logger, bus *devNATS, pcfg presence.Conf
 	svc, err := presence.New(pnc, log.With("component", "presence"), pcfg)
 	if err != nil {
 		return err
+	}
+	if bus.friends != nil {
+		if err := bus.friends.Open(ctx, gnc, &gcfg, log); err != nil {
+			return err
+		}
 	}
 	srv, err := gateway.New(gnc, log.With("component", "gateway"), gcfg)
 	if err != nil {

@@ -28,6 +28,10 @@ type devNATS struct {
 	creds  cli.NATSFlags // the credential flags, for alo's own connections
 	client []nats.Option // more options for those: a token alo made up
 
+	// friends is where the gateway's friend lists come from (--friends);
+	// nil: the clients'.
+	friends *cli.FriendsFlags
+
 	// For the line that tells other processes how to attach: the token
 	// (empty when the config file holds the credentials) and the file it
 	// is in, if any.

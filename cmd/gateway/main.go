@@ -26,6 +26,8 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 	var edge cli.EdgeFlags
 	edge.Register(fs, false)
 	debug := cli.DebugFlag(fs)
+	var friendsFlags cli.FriendsFlags
+	friendsFlags.Register(fs, false)
 	return func(ctx context.Context, log *slog.Logger, httpAddr string) error {
 		cfg := config()
 		reg := cli.NewRegistry()
@@ -46,6 +48,9 @@ func flags(fs *flag.FlagSet) func(context.Context, *slog.Logger, string) error {
 			return err
 		}
 		defer nc.Close()
+		if err := friendsFlags.Open(ctx, nc, &cfg, log); err != nil {
+			return err
+		}
 		srv, err := gateway.New(nc, log, cfg)
 		if err != nil {
 			return err

@@ -228,12 +228,18 @@ func waitHealthy(service string, n int) ([]container, error) {
 	}
 }
 
-// probe runs the binary's own health probe inside the container.
+// probe runs the binary's own health probe inside the container: over
+// HTTPS on a gateway that serves TLS (it trusts the stack's certificate
+// through SSL_CERT_FILE, as its healthcheck does).
 func probe(c container, path string) error {
 	if c.Exe == "" {
 		return errors.New("image has no entrypoint")
 	}
-	_, err := docker("exec", c.ID, c.Exe, *flagProbe, "http://127.0.0.1:"+*flagHTTPPort+path)
+	scheme := "http://"
+	if tlsConfig != nil && c.Exe == "/gateway" {
+		scheme = "https://"
+	}
+	_, err := docker("exec", c.ID, c.Exe, *flagProbe, scheme+"127.0.0.1:"+*flagHTTPPort+path)
 	return err
 }
 

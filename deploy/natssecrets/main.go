@@ -4,7 +4,7 @@
 // service logging in with it, and passwords.conf, their bcrypt hashes, that
 // the NATS server's config includes. Passwords already there are kept.
 // With -dev-auth, also a JWT secret and a self-signed certificate for the
-// gateways' --auth jwt and TLS (deploy/compose.auth.yml).
+// gateways' --auth jwt and TLS (docker-compose.yml).
 package main
 
 import (
@@ -19,7 +19,7 @@ func main() {
 	dir := flag.String("dir", "deploy/.secrets", "`directory` to write the secrets into")
 	gateways := flag.Int("gateways", natssecrets.Gateways, "how many gateway users (gw-1 … gw-N) deploy/nats.conf holds")
 	cost := flag.Int("cost", 0, "bcrypt cost (default: bcrypt's)")
-	devAuth := flag.Bool("dev-auth", false, "also a JWT secret and a self-signed TLS certificate for the gateways (deploy/compose.auth.yml)")
+	devAuth := flag.Bool("dev-auth", false, "also a JWT secret and a self-signed TLS certificate for the gateways (docker-compose.yml)")
 	flag.Parse()
 	err := natssecrets.Generate(*dir, natssecrets.Users(*gateways), *cost)
 	if err == nil && *devAuth {

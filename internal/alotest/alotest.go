@@ -97,7 +97,7 @@ func Gateway(t testing.TB, ns *server.Server, cfg gateway.Config) (*gateway.Serv
 // GatewayOn is Gateway on a given NATS connection.
 func GatewayOn(t testing.TB, nc *nats.Conn, cfg gateway.Config) (*gateway.Server, string, func()) {
 	t.Helper()
-	srv, err := gateway.New(nc, cli.Discard(), cfg)
+	srv, err := gateway.New(nc, cli.Discard(), LoopbackLimits(cfg))
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
@@ -107,6 +107,30 @@ func GatewayOn(t testing.TB, nc *nats.Conn, cfg gateway.Config) (*gateway.Server
 	}
 	stop := run(t, func(ctx context.Context) error { return srv.Serve(ctx, gateway.Listeners{TCP: ln}) })
 	return srv, ln.Addr().String(), stop
+}
+
+// LoopbackLimits returns cfg with the limits that assume one client per
+// address or one person turned off where cfg leaves them zero: every test
+// client comes from 127.0.0.1, so the per-address connection cap and rate,
+// and the rate of UDP replies to addresses without a session, would meter
+// the whole test as one client; and tests reconnect the same few users
+// many times a second, which the friend-update rate would refuse. Tests of
+// those limits set them.
+func LoopbackLimits(cfg gateway.Config) gateway.Config {
+	if cfg.Admission.MaxConnsPerIP == 0 {
+		cfg.Admission.MaxConnsPerIP = -1
+	}
+	if cfg.Admission.ConnRatePerIP == 0 {
+		cfg.Admission.ConnRatePerIP = -1
+	}
+	if cfg.Users.FriendUpdatesPerSec == 0 {
+		// Tests reconnect the same few users many times a second.
+		cfg.Users.FriendUpdatesPerSec = -1
+	}
+	if cfg.UDPGate.RepliesPerIP == 0 {
+		cfg.UDPGate.RepliesPerIP, cfg.UDPGate.ReplyBurst = 1e6, 1e6
+	}
+	return cfg
 }
 
 // run runs f until the returned stop is called (or the test ends).

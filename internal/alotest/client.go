@@ -233,3 +233,45 @@ func (c *Client) ExpectStateSkipping(user int64, online bool, repeat func(Msg) b
 		return
 	}
 }
+
+// DialFrom is Dial from the local address from (an IP: "127.0.0.2"), so a
+// test can stand for clients at several addresses: the whole of 127/8 is
+// loopback on Linux.
+func DialFrom(t testing.TB, addr, from string) *Client {
+	t.Helper()
+	d := net.Dialer{Timeout: Timeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, from, err)
+	}
+	return newClient(t, c)
+}
+
+// ConnectFrom is Connect from the local address from.
+func ConnectFrom(t testing.TB, addr, from string, user int64, friends ...int64) (*Client, []int64) {
+	t.Helper()
+	c := DialFrom(t, addr, from)
+	c.User = user
+	c.Send(Hello(user, friends...))
+	return c, c.AwaitReady()
+}
+
+// NextOrClosed returns the next message, or false once the server has
+// closed the connection and every message before the close was taken.
+func (c *Client) NextOrClosed() (Msg, bool) {
+	c.t.Helper()
+	select {
+	case m := <-c.msgs:
+		return m, true
+	case <-c.closed:
+		select {
+		case m := <-c.msgs:
+			return m, true
+		default:
+			return Msg{}, false
+		}
+	case <-time.After(Timeout):
+		c.t.Fatalf("neither a message nor a close within %v", Timeout)
+		return Msg{}, false
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -79,6 +80,22 @@ func StartEnv(t testing.TB, name string, env []string, args ...string) *Process 
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
+	return startCmd(t, name, cmd)
+}
+
+// StartNoFile is Start with the process's file limit (soft and hard, so
+// that Go's own raise at start cannot lift it) set to nofile, through the
+// shell's ulimit: how a test shows what happens when the descriptors run
+// out.
+func StartNoFile(t testing.TB, nofile int, name string, args ...string) *Process {
+	t.Helper()
+	args = append([]string{"-c", "ulimit -n " + strconv.Itoa(nofile) + ` && exec "$0" "$@"`, Binary(t, name)},
+		append(args, "--log-format", "json", "--log-level", "debug")...)
+	return startCmd(t, name, exec.Command("sh", args...))
+}
+
+func startCmd(t testing.TB, name string, cmd *exec.Cmd) *Process {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/alo-presence/alo/gateway"
 	"github.com/alo-presence/alo/internal/cli"
+	"github.com/alo-presence/alo/shared"
 )
 
 // Addrs are where a gateway started by GatewayAll serves clients.
@@ -40,7 +43,7 @@ func GatewayAll(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gatew
 // (then Addrs.WS is a wss:// URL) when tlsCfg is set.
 func GatewayTLS(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gateway.WSConfig, udpCfg gateway.UDPConfig, tlsCfg *tls.Config) (*gateway.Server, Addrs, func()) {
 	t.Helper()
-	srv, err := gateway.New(Conn(t, ns), cli.Discard(), cfg)
+	srv, err := gateway.New(Conn(t, ns), cli.Discard(), LoopbackLimits(cfg))
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
@@ -65,6 +68,7 @@ func GatewayTLS(t testing.TB, ns *server.Server, cfg gateway.Config, wsCfg gatew
 		hs.ReadHeaderTimeout = gateway.DefaultHelloTimeout
 	}
 	addr := hln.Addr().String()
+	hln = srv.LimitListener(hln) // as the binaries serve it: inside TLS
 	if tlsCfg != nil {
 		hln = tls.NewListener(hln, tlsCfg)
 	}
@@ -340,6 +344,21 @@ func appendMasked(b []byte, h ws.Header, payload []byte) []byte {
 	return b
 }
 
+// SendPartialFrame sends the start of a text frame that declares length
+// bytes of payload but carries only payload: a message started and not
+// finished.
+func (c *WSClient) SendPartialFrame(payload []byte, length int64) {
+	c.t.Helper()
+	h := ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Mask: ws.NewMask(), Length: length}
+	var buf bytes.Buffer
+	_ = ws.WriteHeader(&buf, h)
+	b := append(buf.Bytes(), payload...)
+	ws.Cipher(b[buf.Len():], h.Mask, 0)
+	if err := c.ws.write(b); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
 // SetAnswerPings makes the client answer the server's pings, or not.
 func (c *WSClient) SetAnswerPings(on bool) {
 	c.ws.mu.Lock()
@@ -424,15 +443,26 @@ func (c *UDPClient) Close() {
 func (c *UDPClient) ExpectClosed() {
 	c.t.Helper()
 	c.u.stopKeepAlive()
-	c.SendDatagram([]byte(`{}`))
+	c.SendDatagram(notHello)
 	c.ExpectError("hello_required")
 }
 
-// udpLines makes a connected UDP socket look like a stream of lines.
+// notHello is a datagram that is no hello, long enough to be answered: a
+// reply to an address without a session is never larger than what it
+// answers.
+var notHello = []byte(`{"not_a_hello": "` + strings.Repeat("-", 32) + `"}`)
+
+// udpLines makes a connected UDP socket look like a stream of lines. It
+// does the return-routability exchange itself, as a client library would:
+// a cookie the gateway sends is not a message for the test, but the answer
+// to the last hello sent, which it sends again with the cookie.
 type udpLines struct {
 	*net.UDPConn
 	pending []byte
 	buf     []byte
+
+	mu        sync.Mutex
+	lastHello []byte // the last datagram sent that has a user_id
 
 	once     sync.Once
 	wg       sync.WaitGroup
@@ -460,6 +490,9 @@ func (c *udpLines) Read(p []byte) (int, error) {
 		if n == 0 {
 			continue
 		}
+		if c.answerCookie(c.buf[:n]) {
+			continue
+		}
 		c.pending = c.buf[:n]
 		if c.pending[n-1] != '\n' {
 			c.pending = append(c.pending, '\n')
@@ -477,9 +510,44 @@ func (c *udpLines) Write(p []byte) (int, error) {
 		lines = lines[:len(lines)-1]
 	}
 	for _, l := range lines {
+		if bytes.Contains(l, []byte(`"user_id"`)) {
+			c.mu.Lock()
+			c.lastHello = append(c.lastHello[:0], l...)
+			c.mu.Unlock()
+		}
 		if _, err := c.UDPConn.Write(l); err != nil {
 			return 0, err
 		}
 	}
 	return len(p), nil
+}
+
+// answerCookie reports whether d is the gateway's cookie reply, which it
+// answers by sending the last hello again with the cookie.
+func (c *udpLines) answerCookie(d []byte) bool {
+	var r map[string]any
+	if !bytes.HasPrefix(d, []byte(`{"`+shared.KeyCookie+`":`)) || json.Unmarshal(d, &r) != nil {
+		return false
+	}
+	cookie, ok := r[shared.KeyCookie].(string)
+	if !ok {
+		return false
+	}
+	c.mu.Lock()
+	hello := c.lastHello
+	c.mu.Unlock()
+	if len(hello) < 2 || hello[0] != '{' {
+		return false
+	}
+	_, _ = c.UDPConn.Write(WithCookie(hello, cookie))
+	return true
+}
+
+// WithCookie returns the JSON object msg with "cookie" added first.
+func WithCookie(msg []byte, cookie string) []byte {
+	head := `{"` + shared.KeyCookie + `":"` + cookie + `"`
+	if rest := bytes.TrimSpace(msg[1:]); len(rest) > 0 && rest[0] != '}' {
+		head += ","
+	}
+	return append([]byte(head), msg[1:]...)
 }

@@ -36,11 +36,16 @@ func GatewayFlags(fs *flag.FlagSet) func() gateway.Config {
 	PositiveVar(fs, &c.Heartbeat, "heartbeat", "how often the gateway renews its lease with presence")
 	PositiveVar(fs, &c.CloseGrace, "close-grace", "at shutdown, how long clients' writers have to send the close reason before their connections are closed")
 	PositiveVar(fs, &c.DrainTimeout, "drain", "at shutdown, the most the gateway waits for, the close grace and the final flush to NATS included")
+	c.MessageTimeout = gateway.DefaultMessageTimeout
+	PositiveVar(fs, &c.MessageTimeout, "message-timeout", "how long a message may take to arrive once its first byte has: a client that sends half a line and stops is disconnected")
+	var lim Limits
+	lim.Register(fs)
 	prefix := fs.Lookup("prefix")
 	return func() gateway.Config {
 		if prefix != nil {
 			c.Prefix = prefix.Value.String()
 		}
+		lim.Apply(&c)
 		return c
 	}
 }
@@ -52,6 +57,8 @@ func PresenceFlags(fs *flag.FlagSet) func() (presence.Config, error) {
 	policy := fs.String("policy", "watchers", "who sees a user's presence: watchers (everyone who lists them) or mutual (only those they list too)")
 	PositiveVar(fs, &c.Lease, "lease", "how long a gateway may stay silent before its sessions end")
 	fs.DurationVar(&c.Rebuild, "rebuild", 0, "how long presence collects sessions after starting before it notifies (default: the lease; 0: notify at once)")
+	fs.StringVar(&c.LastSeenBucket, "last-seen-bucket", "", "JetStream KV bucket keeping users' last seen across restarts, created if absent (default: memory only)")
+	fs.DurationVar(&c.StatusInterval, "status-interval", presence.DefaultStatusInterval, "flap damping: after a user's status change reaches watchers, how long the next waits (0: none)")
 	prefix := fs.Lookup("prefix")
 	return func() (presence.Config, error) {
 		p, ok := presence.ParsePolicy(*policy)
@@ -63,6 +70,12 @@ func PresenceFlags(fs *flag.FlagSet) func() (presence.Config, error) {
 		// command line 0 means what it says, no rebuild window.
 		if c.Rebuild < 0 {
 			return c, fmt.Errorf("--rebuild: %v must not be negative", c.Rebuild)
+		}
+		if c.StatusInterval < 0 {
+			return c, fmt.Errorf("--status-interval: %v must not be negative", c.StatusInterval)
+		}
+		if c.StatusInterval == 0 {
+			c.StatusInterval = -1 // presence.Config: negative is none
 		}
 		fs.Visit(func(f *flag.Flag) {
 			if f.Name == "rebuild" && c.Rebuild == 0 {

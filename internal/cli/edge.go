@@ -56,7 +56,7 @@ func (e *EdgeFlags) Register(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&e.Audience, "jwt-audience", "", "required member of the token's `aud` (default: not checked)")
 	e.Leeway = auth.DefaultLeeway
 	PositiveVar(fs, &e.Leeway, "jwt-leeway", "clock skew allowed on a token's exp, nbf and iat; a session also ends this long after its token's exp")
-	fs.StringVar(&e.Friends, "friends", string(gateway.FriendsClient), "where friend lists come from: client (the hello's), or token (the token's friends claim; a client's list is refused)")
+	fs.StringVar(&e.Friends, "friends", string(gateway.FriendsClient), "where friend lists come from: client (the hello's), token (the token's friends claim), or kv (a JetStream KV bucket the deployment's backend writes: --friends-bucket); with token and kv a client's list is refused")
 	fs.StringVar(&e.TLSCert, "tls-cert", "", "PEM certificate chain `file` for TLS on the client TCP port and the HTTP port (WSS); re-read when it changes")
 	fs.StringVar(&e.TLSKey, "tls-key", "", "PEM private key `file` of --tls-cert")
 	fs.StringVar(&e.TLSClientCA, "tls-client-ca", "", "PEM CA bundle `file`: clients must present a certificate it signed (mutual TLS)")
@@ -89,8 +89,8 @@ type Edge struct {
 func (e *EdgeFlags) Setup(log *slog.Logger, cfg *gateway.Config) (*Edge, error) {
 	var edge Edge
 	mode, ok := gateway.ParseFriendsMode(e.Friends)
-	if !ok || mode == gateway.FriendsKV {
-		return nil, fmt.Errorf("--friends: %q is not client or token", e.Friends)
+	if !ok {
+		return nil, fmt.Errorf("--friends: %q is not client, token or kv", e.Friends)
 	}
 	cfg.Friends = mode
 	switch e.Auth {

@@ -34,7 +34,7 @@ func TestEdgeFlagsRefuse(t *testing.T) {
 		{nil, "--auth jwt needs a key"},
 		{[]string{"--auth", "basic"}, `--auth: "basic"`},
 		{[]string{"--auth", "none", "--friends", "token"}, "--friends token needs --auth jwt"},
-		{[]string{"--auth", "none", "--friends", "kv"}, "--friends"},
+		{[]string{"--auth", "none", "--friends", "everyone"}, `--friends: "everyone"`},
 		{[]string{"--auth", "none", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{"--auth", "none", "--tls-client-ca", "ca.pem"}, "--tls-client-ca needs"},
 		{[]string{"--jwt-secret-file", "/nonexistent/secret"}, "--auth jwt"},

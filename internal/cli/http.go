@@ -20,12 +20,54 @@ import (
 type HTTPFlags struct {
 	Addr  string
 	Probe string
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers, IdleTimeout how long a kept-alive connection may
+	// wait for its next request (DESIGN §4: idle HTTP connections closed).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
 }
+
+// Defaults of --http-header-timeout and --http-idle-timeout.
+const (
+	DefaultHTTPReadHeaderTimeout = 5 * time.Second
+	DefaultHTTPIdleTimeout       = 60 * time.Second
+)
 
 // Register adds --http (with the given default) and --health-probe to fs.
 func (h *HTTPFlags) Register(fs *flag.FlagSet, def string) {
 	fs.StringVar(&h.Addr, "http", def, "`address` for HTTP: /healthz, /readyz, /metrics (Prometheus); on gateways also the demo page at / and the WebSocket at /ws (empty: off)")
 	fs.StringVar(&h.Probe, "health-probe", "", "only GET this `URL` and exit 0 if it answers 200, 1 otherwise (for container health checks)")
+	h.ReadHeaderTimeout, h.IdleTimeout = DefaultHTTPReadHeaderTimeout, DefaultHTTPIdleTimeout
+	PositiveVar(fs, &h.ReadHeaderTimeout, "http-header-timeout", "how long an HTTP client may take to send a request's headers (and, with TLS, its handshake)")
+	PositiveVar(fs, &h.IdleTimeout, "http-idle-timeout", "how long an idle kept-alive HTTP connection is kept open")
+}
+
+// httpTimeoutsKey carries the HTTP timeouts from Main to ServeHTTP.
+type httpTimeoutsKey struct{}
+
+// withHTTPTimeouts makes ServeHTTP under ctx use h's timeouts.
+func withHTTPTimeouts(ctx context.Context, h HTTPFlags) context.Context {
+	return context.WithValue(ctx, httpTimeoutsKey{}, [2]time.Duration{h.ReadHeaderTimeout, h.IdleTimeout})
+}
+
+// httpListenerKey carries a wrapper for ServeHTTP's listener.
+type httpListenerKey struct{}
+
+// WithHTTPListener makes ServeHTTP under ctx wrap its raw listener (before
+// any TLS) with wrap: the gateway's per-source admission.
+func WithHTTPListener(ctx context.Context, wrap func(net.Listener) net.Listener) context.Context {
+	return context.WithValue(ctx, httpListenerKey{}, wrap)
+}
+
+// httpServer returns the server ServeHTTP runs: the timeouts are Main's
+// (the defaults when ctx has none).
+func httpServer(ctx context.Context, log *slog.Logger, h http.Handler) *http.Server {
+	t, ok := ctx.Value(httpTimeoutsKey{}).([2]time.Duration)
+	if !ok {
+		t = [2]time.Duration{DefaultHTTPReadHeaderTimeout, DefaultHTTPIdleTimeout}
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: t[0], IdleTimeout: t[1],
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
 // RunProbe performs the --health-probe request.
@@ -144,13 +186,18 @@ func ServeHTTPS(ctx context.Context, log *slog.Logger, addr string, h http.Handl
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", addr, err)
 	}
+	// Admission per source on the raw listener, before any TLS, so that a
+	// refused source costs no handshake.
+	if wrap, ok := ctx.Value(httpListenerKey{}).(func(net.Listener) net.Listener); ok {
+		ln = wrap(ln)
+	}
 	what := "http"
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 		what = "https"
 	}
 	log.Info("listening", "for", what, "addr", ln.Addr().String())
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := httpServer(ctx, log, h)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

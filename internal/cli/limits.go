@@ -75,6 +75,19 @@ func (l *Limits) Users() gateway.UserLimitsConfig {
 	}
 }
 
+// Apply sets the limits the flags ask for in c.
+func (l *Limits) Apply(c *gateway.Config) {
+	c.Admission = l.Admission()
+	c.Users = l.Users()
+	c.MaxFriendUnion = l.FriendUnion()
+	c.UDPGate = gateway.UDPGateConfig{
+		NoCookie:     !l.UDPCookie,
+		CookieWindow: l.UDPCookieWindow,
+		RepliesPerIP: l.UDPRepliesPerIP,
+		ReplyBurst:   l.UDPReplyBurst,
+	}
+}
+
 // FriendUnion returns the cap on the friend union (negative: none).
 func (l *Limits) FriendUnion() int { return offIfZero(l.MaxFriendUnion) }
 

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"flag"
 	"testing"
+	"time"
 
 	"github.com/alo-presence/alo/gateway"
 )
@@ -53,5 +55,40 @@ func TestLimitFlags(t *testing.T) {
 			}
 			tc.check(t, &l)
 		})
+	}
+}
+
+// The limit flags reach gateway.Config through GatewayFlags, which both alo
+// and gateway register.
+func TestGatewayFlagsLimits(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	config := GatewayFlags(fs)
+	if err := fs.Parse([]string{"--max-conns-per-ip", "0", "--max-sessions-per-user", "3", "--message-timeout", "2s", "--udp-cookie=false", "--max-friend-union", "6000"}); err != nil {
+		t.Fatal(err)
+	}
+	c := config()
+	if c.Admission.MaxConnsPerIP != -1 || c.Admission.ConnRatePerIP != gateway.DefaultConnRatePerIP || c.Users.MaxSessionsPerUser != 3 ||
+		c.MessageTimeout != 2*time.Second || !c.UDPGate.NoCookie || c.MaxFriendUnion != 6000 {
+		t.Fatalf("%+v", c)
+	}
+	if err := fs.Parse([]string{"--message-timeout", "0"}); err == nil {
+		t.Fatal("--message-timeout 0 accepted")
+	}
+}
+
+// The HTTP timeouts flags reach the server ServeHTTP runs.
+func TestHTTPTimeoutFlags(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var h HTTPFlags
+	h.Register(fs, "")
+	if err := fs.Parse([]string{"--http-idle-timeout", "7s"}); err != nil {
+		t.Fatal(err)
+	}
+	hs := httpServer(withHTTPTimeouts(context.Background(), h), Discard(), nil)
+	if hs.ReadHeaderTimeout != DefaultHTTPReadHeaderTimeout || hs.IdleTimeout != 7*time.Second {
+		t.Fatalf("header %v, idle %v", hs.ReadHeaderTimeout, hs.IdleTimeout)
+	}
+	if hs := httpServer(context.Background(), Discard(), nil); hs.ReadHeaderTimeout == 0 || hs.IdleTimeout == 0 {
+		t.Fatal("no timeouts without flags")
 	}
 }

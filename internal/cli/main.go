@@ -59,6 +59,7 @@ func runMain(c Command, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx, failed := WithFail(ctx)
+	ctx = withHTTPTimeouts(ctx, httpFlags)
 	err = run(ctx, log, httpFlags.Addr)
 	return errors.Join(failed(), err)
 }

@@ -138,6 +138,8 @@ func (f *TransportFlags) Serve(ctx context.Context, log *slog.Logger, srv *gatew
 	ls.TLS = edge.TLSConfig()
 	return RunAll(ctx,
 		func(ctx context.Context) error { return srv.Serve(ctx, ls) },
-		func(ctx context.Context) error { return ServeHTTPS(ctx, log, httpAddr, mux, edge.TLSConfig()) },
+		func(ctx context.Context) error {
+			return ServeHTTPS(WithHTTPListener(ctx, srv.LimitListener), log, httpAddr, mux, edge.TLSConfig())
+		},
 		edge.Run)
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // The files GenerateDevAuth writes, for the compose stack's gateways with
-// --auth jwt and TLS (deploy/compose.auth.yml).
+// --auth jwt and TLS (docker-compose.yml).
 const (
 	JWTSecretFile = "jwt-secret"   // HS256 secret, 64 hex characters
 	TLSCertFile   = "tls-cert.pem" // self-signed, for localhost and 127.0.0.1
