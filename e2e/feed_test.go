@@ -169,6 +169,11 @@ func TestChangeFeedReasons(t *testing.T) {
 	}
 	feed.expect(4, false, shared.ReasonKicked)
 
+	inv, _ := alotest.Connect(t, a.TCP, 6)
+	feed.expect(6, true, "")
+	inv.Send(`{"status": "invisible"}`)
+	feed.expect(6, false, shared.ReasonInvisible)
+
 	gw := StartGateway(t, ns.ClientURL(), "--heartbeat", "200ms")
 	alotest.Connect(t, gw.TCP, 5)
 	feed.expect(5, true, "")
