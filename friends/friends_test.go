@@ -69,7 +69,7 @@ func TestLookup(t *testing.T) {
 			t.Errorf("bad value %.40q: %+v, %v; want refused, no friends", bad, got, err)
 		}
 	}
-	if n := logs.lines("friends value refused"); n < 1 || n > 3 {
+	if n := logs.Count("friends value refused"); n < 1 || n > 3 {
 		t.Errorf("%d log lines for 15 bad values in well under a second; want 1 (or 2-3 on a slow machine)", n)
 	}
 
@@ -190,7 +190,7 @@ func TestWatchOrder(t *testing.T) {
 		{User: 6, Friends: []int64{4}},
 		{User: 6},
 	})
-	if n := logs.lines("friends key is not a user id"); n < 1 {
+	if n := logs.Count("friends key is not a user id"); n < 1 {
 		t.Error("no log line for a key that is not a user id")
 	}
 	if _, resyncs := r.snapshot(); resyncs != 1 {
@@ -210,7 +210,7 @@ func TestWatchSurvivesRestart(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			got, resyncs := r0.snapshot()
-			t.Logf("log:\n%s\nchanges %+v, resyncs %d", logs.b.String(), got, resyncs)
+			t.Logf("log:\n%s\nchanges %+v, resyncs %d", logs.String(), got, resyncs)
 		}
 	})
 	src, err := Open(ctxT(t), connect(t, ns), Config{Create: true}, log)
@@ -308,7 +308,7 @@ func TestBadValueFlood(t *testing.T) {
 			t.Fatalf("bad value delivered as %+v", e)
 		}
 	}
-	lines := logs.lines("friends value refused")
+	lines := logs.Count("friends value refused")
 	// One line per interval of a second, plus the first.
 	if max := int(elapsed/time.Second) + 2; lines < 1 || lines > max {
 		t.Errorf("%d log lines for %d bad values in %v; want 1 to %d", lines, 2*n, elapsed, max)
@@ -362,7 +362,7 @@ func TestWatchBucketRecreated(t *testing.T) {
 	}
 	// The watch ends when its consumer, gone with the stream, cannot be
 	// made again; only then is the bucket back.
-	waitFor(t, 60*time.Second, "the watch to end", func() bool { return logs.lines("friends watch ended") > 0 })
+	waitFor(t, 60*time.Second, "the watch to end", func() bool { return logs.Count("friends watch ended") > 0 })
 	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "alo_friends", History: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -375,8 +375,8 @@ func TestWatchBucketRecreated(t *testing.T) {
 	if got, _ := r.snapshot(); got[5].User != 2 || got[5].Revision != 1 || !slices.Equal(got[5].Friends, []int64{7}) {
 		t.Errorf("change from the new bucket: %+v", got[5])
 	}
-	if logs.lines("revisions started again") != 1 {
-		t.Errorf("no log line about the new bucket's revisions:\n%s", logs.b.String())
+	if logs.Count("revisions started again") != 1 {
+		t.Errorf("no log line about the new bucket's revisions:\n%s", logs.String())
 	}
 }
 

@@ -1,11 +1,9 @@
 package friends
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +11,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alo-presence/alo/internal/logtest"
 )
 
 // startNATS starts a real nats-server with JetStream storing in dir, on
@@ -79,34 +79,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// logBuf collects log lines from concurrent writers.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) lines(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		if line != "" && strings.Contains(line, substr) {
-			n++
-		}
-	}
-	return n
-}
-
-func newLog() (*slog.Logger, *logBuf) {
-	buf := &logBuf{}
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
+func newLog() (*slog.Logger, *logtest.Buffer) { return logtest.New() }
 
 // recorder is a Handler that keeps what it got.
 type recorder struct {

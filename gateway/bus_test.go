@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -19,43 +18,19 @@ import (
 
 	"github.com/alo-presence/alo/gateway"
 	"github.com/alo-presence/alo/internal/alotest"
+	"github.com/alo-presence/alo/internal/logtest"
 	"github.com/alo-presence/alo/presence"
 	"github.com/alo-presence/alo/shared"
 )
 
 var subjects = shared.MustSubjects("")
 
-// logBuffer collects a logger's lines, safely for concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the lines logged so far that contain s.
-func (b *logBuffer) lines(s string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, l := range strings.Split(b.buf.String(), "\n") {
-		if strings.Contains(l, s) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // loggedGateway runs a gateway on its own connection to ns, logging at debug
 // level into the returned buffer, and returns it with its address and a
 // function that stops it.
-func loggedGateway(t *testing.T, ns *server.Server, cfg gateway.Config) (*gateway.Server, string, *logBuffer, *nats.Conn, func()) {
+func loggedGateway(t *testing.T, ns *server.Server, cfg gateway.Config) (*gateway.Server, string, *logtest.Buffer, *nats.Conn, func()) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	nc := alotest.Conn(t, ns)
 	srv, err := gateway.New(nc, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), cfg)
 	if err != nil {
@@ -358,7 +333,7 @@ func TestBusGarbageLogsBounded(t *testing.T) {
 	c.ExpectState(7, true) // the gateway has read the whole flood
 	bound := 2 + int(time.Since(start)/shared.DefaultLogInterval)
 	for _, line := range []string{"bad control message", "not a state message", "push that is not one JSON object", "presence announced itself"} {
-		if got := len(logs.lines(line)); got == 0 || got > bound {
+		if got := len(logs.Lines(line)); got == 0 || got > bound {
 			t.Errorf("%q logged %d times for %d messages, want 1 to %d", line, got, n, bound)
 		}
 	}
@@ -403,7 +378,7 @@ func TestDuplicateGatewayID(t *testing.T) {
 		err := b.Ready(context.Background())
 		return err != nil && strings.Contains(err.Error(), "another running gateway has this id")
 	})
-	if lines := logsB.lines("level=ERROR"); len(lines) == 0 || !strings.Contains(lines[0], "other_boot="+bootA) {
+	if lines := logsB.Lines("level=ERROR"); len(lines) == 0 || !strings.Contains(lines[0], "other_boot="+bootA) {
 		t.Fatalf("newcomer logged %q, want an error naming boot %s", lines, bootA)
 	}
 	c := alotest.Dial(t, addrB)

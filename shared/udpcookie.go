@@ -1,7 +1,5 @@
 package shared
 
-import "unicode/utf8"
-
 // The UDP return-routability cookie (DESIGN §4, issue 10) and the limits'
 // error codes. They live apart from protocol.go so that work on the decoder
 // and on the limits can go on side by side.
@@ -47,14 +45,7 @@ func AppendErrorWithin(b []byte, code, msg string, max int) ([]byte, bool) {
 	}
 	for _, r := range msg {
 		mark := len(b)
-		switch {
-		case r == '"' || r == '\\':
-			b = append(b, '\\', byte(r))
-		case r < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
-		default:
-			b = utf8.AppendRune(b, r)
-		}
+		b = appendStringRune(b, r)
 		if len(b)-start+2 > max {
 			b = b[:mark]
 			break

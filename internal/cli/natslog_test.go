@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"bytes"
+	"github.com/alo-presence/alo/internal/logtest"
+
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,23 +15,12 @@ import (
 )
 
 // syncBuffer is a log destination for a handler called from NATS's
-// callback goroutine while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+// callback goroutine while the test reads it; lines decodes its JSON lines.
+type syncBuffer struct{ logtest.Buffer }
 
 func (s *syncBuffer) lines(msg string) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(s.b.String(), "\n") {
+	for _, l := range strings.Split(s.String(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
 			out = append(out, m)
